@@ -1,0 +1,137 @@
+"""The baseline's measurement, cached per task, size, machine and library versions.
+
+The baseline runs through the same sandbox and clock as any candidate; its timings, its
+hidden-seed results (the grader's own accuracy and predictions) and its probe outputs are kept
+in the grader's cache, outside every workspace, and reused until something they depend on
+changes or `--refresh` is asked for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from perfgym.grading import sandbox_entry
+from perfgym.grading.environment import cpu_model, file_sha256, library_versions
+from perfgym.grading.evaluate import accuracy, predict_exported, test_features
+from perfgym.grading.measure import Progress, hidden_splits, measure
+from perfgym.paths import cache_dir, machine_secret
+from perfgym.tasks.spec import TaskSpec
+
+
+class BaselineError(RuntimeError):
+    """The baseline itself did not run cleanly: an infrastructure error."""
+
+
+@dataclass
+class BaselineRecord:
+    task: str
+    size: str
+    key: str
+    samples: dict[str, float]
+    cpu: dict[str, float]
+    accuracy: dict[str, float]
+    model: dict[str, Any]
+    """Exported model description of run A (kind, class, params, weight shapes)."""
+    measured_at: str
+    measured_seconds: float
+
+    @property
+    def median(self) -> float:
+        return float(np.median(list(self.samples.values())))
+
+
+def cache_key(spec: TaskSpec, size: str) -> str:
+    parts = {
+        "task": spec.id,
+        "size": size,
+        "n_samples": spec.size(size).n_samples,
+        "baseline": file_sha256(spec.baseline_path),
+        "reference": file_sha256(spec.reference_path),
+        "entry": file_sha256(sandbox_entry.__file__),
+        "probes": [p.to_json() for p in spec.probes],
+        "versions": library_versions(),
+        "cpu": cpu_model(),
+        "cpus": os.cpu_count(),
+        "budget": spec.cpu_budget,
+        "secret": hashlib.sha256(machine_secret().encode()).hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _dir(spec: TaskSpec, size: str) -> Path:
+    return cache_dir() / "baseline" / f"{spec.id}-{size}-{cache_key(spec, size)}"
+
+
+def load(spec: TaskSpec, size: str) -> tuple[BaselineRecord, dict[str, np.ndarray]] | None:
+    d = _dir(spec, size)
+    try:
+        record = BaselineRecord(**json.loads((d / "record.json").read_text()))
+        with np.load(d / "arrays.npz", allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, TypeError):
+        return None
+    return record, arrays
+
+
+def measure_baseline(
+    spec: TaskSpec, size: str, progress: Progress = lambda _: None
+) -> tuple[BaselineRecord, dict[str, np.ndarray]]:
+    """Measure the baseline now and store it (atomically) in the cache."""
+    start = time.monotonic()
+    splits = hidden_splits(spec, size)
+    m = measure(spec, spec.baseline_path, size, splits, spec.size(size).run_timeout_s * 2, progress)
+    problems = list(m.process_errors) + [r.error for r in m.runs.values() if r.error]
+    problems += [f"probe {k}: {v}" for k, v in m.probe_errors.items()]
+    if problems or len(m.runs) != 3:
+        raise BaselineError("the baseline did not run cleanly: " + "; ".join(problems))
+    arrays = {f"probe/{k}": v for k, v in m.probe_arrays.items()}
+    acc = {}
+    for label, split in splits.items():
+        preds = predict_exported(
+            spec, m.runs[label].arrays, m.runs[label].meta, test_features(spec, split)
+        )
+        acc[label] = accuracy(preds, split.test_labels)
+        arrays[f"pred/{label}"] = preds
+    model = dict(m.runs["A"].meta["model"])
+    model["weights"] = {
+        k: list(v.shape) for k, v in m.runs["A"].arrays.items() if k.startswith("w:")
+    }
+    record = BaselineRecord(
+        task=spec.id,
+        size=size,
+        key=cache_key(spec, size),
+        samples={k: r.wall_s for k, r in m.runs.items()},
+        cpu={k: r.cpu_s for k, r in m.runs.items()},
+        accuracy=acc,
+        model=model,
+        measured_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        measured_seconds=time.monotonic() - start,
+    )
+    d = _dir(spec, size)
+    tmp = d.with_name(d.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    (tmp / "record.json").write_text(json.dumps(asdict(record), indent=2))
+    np.savez(tmp / "arrays.npz", **arrays)
+    shutil.rmtree(d, ignore_errors=True)
+    tmp.rename(d)
+    return record, arrays
+
+
+def get_baseline(
+    spec: TaskSpec, size: str, refresh: bool = False, progress: Progress = lambda _: None
+) -> tuple[BaselineRecord, dict[str, np.ndarray], bool]:
+    """The cached baseline, or a fresh measurement; the flag says whether it came from cache."""
+    if not refresh and (hit := load(spec, size)) is not None:
+        return *hit, True
+    progress(f"measuring the baseline of {spec.id} ({size}); cached for later gradings")
+    return *measure_baseline(spec, size, progress), False

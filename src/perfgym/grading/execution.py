@@ -1,0 +1,228 @@
+"""Runs a submission (or the baseline) in the sandbox on the grader's inputs, with its clock.
+
+One sandboxed process imports and warms the libraries, says `ready`, and then runs the
+pipeline once per `go`. The grader's own clock measures from writing `go` to reading `done`,
+under the machine-wide timing slot; CPU time of the whole process tree is read from /proc at
+both ends, so work on extra CPUs shows. Results are read the moment `done` arrives.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from perfgym.grading import sandbox_entry
+from perfgym.grading.timing import budget_cpus, timing_slot
+from perfgym.sandbox import Limits, Mount, SandboxProcess, SandboxResult
+from perfgym.tasks.spec import ProbeCall, TaskSpec
+
+_IN, _OUT = "/io/in", "/io/out"
+
+
+@dataclass
+class RunOutput:
+    """One timed pipeline run: the grader's measurements and what the run returned."""
+
+    id: str
+    wall_s: float | None = None
+    cpu_s: float | None = None
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class Outcome:
+    runs: list[RunOutput]
+    probe_arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    probe_errors: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    """Why the process as a whole failed (crash, timeout), if it did."""
+    sandbox: SandboxResult | None = None
+
+
+class _Lines:
+    """Reads newline-terminated messages from a pipe, with a deadline."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd, self.buf = fd, b""
+
+    def next(self, timeout_s: float) -> str | None:
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+                return None
+            chunk = os.read(self.fd, 4096)
+            if not chunk:
+                return None
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode("utf-8", "replace").strip()
+
+
+def _load(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(Path(str(path) + ".json").read_text())
+    return arrays, meta
+
+
+def _why_dead(proc: SandboxProcess, what: str) -> str:
+    result = proc.wait(timeout_s=5)
+    tail = (result.stderr or "").strip().splitlines()[-3:]
+    code = result.returncode
+    extra = f"; stderr: {' | '.join(tail)}" if tail else ""
+    return f"the sandboxed process ended {what} (exit code {code}){extra}"
+
+
+def execute(
+    spec: TaskSpec,
+    source: Path,
+    runs: list[tuple[str, dict[str, np.ndarray]]],
+    run_timeout_s: float,
+    probes: tuple[dict[str, np.ndarray], tuple[ProbeCall, ...]] | None = None,
+    timed: bool = True,
+) -> Outcome:
+    """Run `source` in one sandboxed process: each run timed, then the probes (untimed)."""
+    tmp = Path(tempfile.mkdtemp(prefix="perfgym-exec-"))
+    try:
+        return _execute(spec, source, runs, run_timeout_s, probes, timed, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _execute(spec, source, runs, run_timeout_s, probes, timed, tmp: Path) -> Outcome:
+    ws, io_in, io_out = tmp / "ws", tmp / "in", tmp / "out"
+    for d in (ws, io_in, io_out):
+        d.mkdir()
+        d.chmod(0o777)
+    shutil.copyfile(source, ws / "submission.py")
+    shutil.copyfile(sandbox_entry.__file__, io_in / "entry.py")
+    proc_probe = None
+    job_runs = []
+    for run_id, inputs in runs:
+        np.savez(io_in / f"{run_id}.npz", **inputs)
+        job_runs.append(
+            {"id": run_id, "inputs": f"{_IN}/{run_id}.npz", "output": f"{_OUT}/{run_id}.npz"}
+        )
+    if probes is not None:
+        np.savez(io_in / "probes.npz", **probes[0])
+        proc_probe = {
+            "inputs": f"{_IN}/probes.npz",
+            "output": f"{_OUT}/probes.npz",
+            "calls": [c.to_json() for c in probes[1]],
+        }
+    mounts = [Mount(io_in, _IN), Mount(io_out, _OUT, writable=True)]
+    limits = Limits(
+        timeout_s=spec.import_timeout_s + run_timeout_s * len(runs) + 120,
+        cpus=budget_cpus(spec.cpu_budget),
+        threads=spec.cpu_budget,
+    )
+    go_r, go_w = os.pipe()
+    ctrl_r, ctrl_w = os.pipe()
+    proc = SandboxProcess([], ws, limits, mounts, pass_fds=(go_r, ctrl_w))
+    in_dir, out_dir = (str(io_in), str(io_out)) if proc.mode == "fallback" else (_IN, _OUT)
+    job = {
+        "workspace": proc.inside(ws),
+        "module": "submission",
+        "entry": spec.entry,
+        "preload": list(spec.preload),
+        "threads": spec.cpu_budget,
+        "count_forward": [spec.model_class] if spec.model_class else [],
+        "runs": [
+            {k: v.replace(_IN, in_dir).replace(_OUT, out_dir) for k, v in r.items()}
+            for r in job_runs
+        ],
+        "probes": None
+        if proc_probe is None
+        else {
+            **proc_probe,
+            "inputs": proc_probe["inputs"].replace(_IN, in_dir),
+            "output": proc_probe["output"].replace(_OUT, out_dir),
+        },
+    }
+    (io_in / "job.json").write_text(json.dumps(job))
+    proc.argv = [
+        sys.executable,
+        "-I",
+        f"{in_dir}/entry.py",
+        f"{in_dir}/job.json",
+        str(go_r),
+        str(ctrl_w),
+    ]
+    proc.start()
+    os.close(go_r)
+    os.close(ctrl_w)
+    lines = _Lines(ctrl_r)
+    outcome = Outcome(runs=[RunOutput(r) for r, _ in runs])
+    try:
+        if lines.next(spec.import_timeout_s) != "ready":
+            outcome.error = _why_dead(proc, "before it was ready (importing the libraries)")
+            return outcome
+        for run in outcome.runs:
+            if not _one_run(proc, lines, go_w, run, run_timeout_s, io_out, timed):
+                outcome.error = run.error
+                return outcome
+        if probes is not None:
+            msg = lines.next(120)
+            if msg == "probes":
+                outcome.probe_arrays, meta = _load(io_out / "probes.npz")
+                outcome.probe_errors = meta.get("errors", {})
+            elif msg == "error probes":
+                outcome.error = "the probes crashed: " + _tail(io_out / "probes.npz.error")
+            else:
+                outcome.error = _why_dead(proc, "while running the equivalence probes")
+        return outcome
+    finally:
+        os.close(go_w)
+        os.close(ctrl_r)
+        outcome.sandbox = proc.wait(timeout_s=10)
+
+
+def _tail(path: Path) -> str:
+    try:
+        return path.read_text()[-1500:].strip()
+    except OSError:
+        return "(no traceback)"
+
+
+def _one_run(
+    proc, lines: _Lines, go_w: int, run: RunOutput, timeout_s: float, io_out: Path, timed: bool
+) -> bool:
+    """Time one run from `go` to `done`; False when the process is no longer usable."""
+    import contextlib
+
+    slot = timing_slot() if timed else contextlib.nullcontext()
+    with slot:
+        cpu0 = proc.cpu_seconds()
+        t0 = time.perf_counter()
+        os.write(go_w, b"go\n")
+        msg = lines.next(timeout_s)
+        t1 = time.perf_counter()
+        cpu1 = proc.cpu_seconds()
+    if msg == f"done {run.id}":
+        run.wall_s, run.cpu_s = t1 - t0, cpu1 - cpu0
+        try:
+            run.arrays, run.meta = _load(io_out / f"{run.id}.npz")
+        except (OSError, ValueError) as exc:
+            run.error = f"run {run.id}: its results could not be read ({exc})"
+        return True
+    if msg == f"error {run.id}":
+        run.error = f"run {run.id} raised: " + _tail(io_out / f"{run.id}.npz.error")
+        return True
+    if msg is None and proc.alive():
+        run.error = f"run {run.id} exceeded its time limit of {timeout_s:.0f} s"
+    else:
+        run.error = f"run {run.id}: " + _why_dead(proc, "during the run")
+    return False

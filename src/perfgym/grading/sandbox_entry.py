@@ -1,0 +1,215 @@
+"""The grader's agent inside the sandbox: loads a submission, runs it on the grader's inputs.
+
+This file is copied alone into a sandbox and run there, so it imports nothing from perfgym and
+holds nothing secret: it sees only the inputs the grader gave it (never expected outputs or test
+labels). The grader's clock is outside; this side only says `ready` when the heavy libraries are
+imported and warm, waits for `go`, then imports the submission and runs it, writes the results,
+and says `done`. Work moved after `done` is worthless: the grader reads the results at that
+moment. Protocol (one line each on the control pipes): -> ready, <- go, -> done ID | error ID.
+"""
+
+import importlib
+import json
+import os
+import sys
+import traceback
+
+import numpy as np
+
+_FORWARD_ROWS: dict = {}
+
+
+def _say(fd: int, line: str) -> None:
+    os.write(fd, (line + "\n").encode())
+
+
+def _listen(stream) -> str:
+    return stream.readline().strip()
+
+
+def _warm(names: list) -> None:
+    """Pay the libraries' one-time lazy costs (identical for baseline and candidate)."""
+    np.fft.fft2(np.ones((4, 4)))
+    np.median(np.arange(5.0))
+    if "torch" in names:
+        import torch
+
+        torch.manual_seed(0)
+        layer = torch.nn.Linear(4, 3)
+        opt = torch.optim.Adam(layer.parameters(), lr=1e-3)
+        loss = torch.nn.CrossEntropyLoss()(
+            torch.sigmoid(layer(torch.randn(2, 4))) * torch.tanh(torch.ones(1)),
+            torch.tensor([0, 1]),
+        )
+        loss.backward()
+        opt.step()
+        torch.randperm(5, generator=torch.Generator().manual_seed(0))
+        torch.manual_seed(0)
+    if "sklearn.ensemble" in names:
+        from sklearn.ensemble import RandomForestClassifier
+
+        x = np.arange(40.0).reshape(20, 2)
+        RandomForestClassifier(n_estimators=2, random_state=0).fit(x, np.arange(20) % 2).predict(x)
+
+
+def _install_forward_counter(class_names: list) -> None:
+    """Count the rows each named model class sees in training-mode forward calls."""
+    import torch
+
+    def hook(module, args, output):
+        name = type(module).__name__
+        if name in class_names and module.training and torch.is_grad_enabled() and args:
+            first = args[0]
+            rows = int(first.shape[0]) if getattr(first, "ndim", 0) else 1
+            _FORWARD_ROWS[name] = _FORWARD_ROWS.get(name, 0) + rows
+
+    torch.nn.modules.module.register_module_forward_hook(hook)
+
+
+def _jsonable(value):
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    return repr(value)
+
+
+def _export_model(model, arrays: dict) -> dict:
+    """Turn a fitted model into plain arrays the grader can evaluate without unpickling."""
+    meta = {"class": type(model).__name__}
+    torch = sys.modules.get("torch")  # never import a library inside the timed region
+    if torch is not None and isinstance(model, torch.nn.Module):
+        meta["kind"] = "torch"
+        for key, tensor in model.state_dict().items():
+            arrays["w:" + key] = tensor.detach().cpu().numpy()
+        return meta
+    ensemble = sys.modules.get("sklearn.ensemble")
+    if ensemble is not None and isinstance(model, ensemble.RandomForestClassifier):
+        meta["kind"] = "forest"
+        meta["params"] = {k: _jsonable(v) for k, v in model.get_params().items()}
+        meta["n_trees"] = len(model.estimators_)
+        arrays["classes"] = np.asarray(model.classes_)
+        for i, est in enumerate(model.estimators_):
+            t = est.tree_
+            arrays[f"t{i}:left"] = t.children_left
+            arrays[f"t{i}:right"] = t.children_right
+            arrays[f"t{i}:feature"] = t.feature
+            arrays[f"t{i}:threshold"] = t.threshold
+            arrays[f"t{i}:value"] = t.value[:, 0, :]
+        return meta
+    meta["kind"] = "unknown"
+    return meta
+
+
+def _fresh_import(name: str):
+    """Import the submission anew, so nothing from an earlier run in this process is reused."""
+    for mod in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+        del sys.modules[mod]
+    return importlib.import_module(name)
+
+
+def _run_pipeline(job: dict, run: dict) -> None:
+    inputs = dict(np.load(run["inputs"], allow_pickle=False))
+    _FORWARD_ROWS.clear()
+    module = _fresh_import(job["module"])
+    result = getattr(module, job["entry"])(
+        train_images=inputs["train_images"],
+        train_labels=inputs["train_labels"],
+        test_images=inputs["test_images"],
+        seed=int(inputs["seed"]),
+    )
+    if not isinstance(result, dict) or "model" not in result or "predictions" not in result:
+        raise TypeError(f"{job['entry']} must return a dict with 'model' and 'predictions'")
+    arrays = {"predictions": np.asarray(result["predictions"]).astype(np.int64).reshape(-1)}
+    meta = {"model": _export_model(result["model"], arrays), "forward_rows": dict(_FORWARD_ROWS)}
+    _write(run["output"], arrays, meta)
+
+
+def _write(path: str, arrays: dict, meta: dict) -> None:
+    np.savez(path, **arrays)
+    with open(path + ".json", "w") as f:
+        json.dump(meta, f)
+
+
+def _probe(module, call: dict, inputs: dict) -> list:
+    """One equivalence probe: call a component on hidden inputs, return its outputs as arrays."""
+    target = getattr(module, call["target"])
+    if call["kind"] == "call":
+        out = target(*[inputs[a] for a in call["args"]])
+        outs = list(out) if isinstance(out, tuple) else [out]
+        return [np.asarray(o.detach().numpy() if hasattr(o, "detach") else o) for o in outs]
+    import torch
+
+    if call["kind"] == "module_forward":
+        model = target()
+        prefix = call["state"]
+        state = {
+            k[len(prefix) :]: torch.from_numpy(v) for k, v in inputs.items() if k.startswith(prefix)
+        }
+        model.load_state_dict(state)
+        model.eval()
+        with torch.no_grad():
+            return [model(torch.from_numpy(inputs[call["input"]])).numpy()]
+    if call["kind"] == "module_backward":
+        x = torch.from_numpy(inputs[call["input"]]).clone().requires_grad_(True)
+        y = target()(x)
+        y.backward(torch.from_numpy(inputs[call["grad"]]))
+        return [y.detach().numpy(), x.grad.numpy()]
+    raise ValueError(f"unknown probe kind {call['kind']}")
+
+
+def _run_probes(job: dict, spec: dict) -> None:
+    inputs = dict(np.load(spec["inputs"], allow_pickle=False))
+    module = _fresh_import(job["module"])
+    arrays, errors = {}, {}
+    for call in spec["calls"]:
+        try:
+            for i, out in enumerate(_probe(module, call, inputs)):
+                arrays[f"{call['id']}.{i}"] = out
+        except BaseException as exc:  # the submission's failure is data for the grader
+            errors[call["id"]] = f"{type(exc).__name__}: {exc}"[:2000]
+    _write(spec["output"], arrays, {"errors": errors})
+
+
+def main() -> None:
+    job_path, go_fd, ctrl_fd = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    with open(job_path) as f:
+        job = json.load(f)
+    sys.path.insert(0, job["workspace"])
+    for name in job["preload"]:
+        importlib.import_module(name)
+    if "torch" in job["preload"]:
+        import torch
+
+        torch.set_num_threads(job["threads"])
+        torch.set_num_interop_threads(job["threads"])
+    _warm(job["preload"])
+    if job.get("count_forward"):
+        _install_forward_counter(job["count_forward"])
+    go = os.fdopen(go_fd, "r")
+    _say(ctrl_fd, "ready")
+    for run in job["runs"]:
+        if _listen(go) != "go":
+            os._exit(3)
+        try:
+            _run_pipeline(job, run)
+        except BaseException:
+            with open(run["output"] + ".error", "w") as f:
+                f.write(traceback.format_exc()[-4000:])
+            _say(ctrl_fd, "error " + run["id"])
+            continue
+        _say(ctrl_fd, "done " + run["id"])
+    if job.get("probes"):
+        try:
+            _run_probes(job, job["probes"])
+            _say(ctrl_fd, "probes")
+        except BaseException:
+            with open(job["probes"]["output"] + ".error", "w") as f:
+                f.write(traceback.format_exc()[-4000:])
+            _say(ctrl_fd, "error probes")
+    sys.stdout.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,385 @@
+"""The only place that starts untrusted code.
+
+Everything an agent wrote or ran executes in a child process started here: under bubblewrap
+(no network, private /tmp, read-only system, own pid namespace, no capabilities, a scrubbed
+environment) where `bwrap` exists, otherwise in a plainly isolated subprocess (recorded as
+`fallback` in every report). Both modes get resource limits, a timeout, capped output and a
+whole-tree kill afterwards. The perfgym package, its reference solutions and the grader's cache
+are never visible inside.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+WORKSPACE = "/workspace"
+"""Where the writable workspace appears inside the bubblewrap sandbox."""
+
+_SYSTEM_DIRS = ("/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin")
+_ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime")
+_PASSTHROUGH_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LANG", "TZ")
+_PIDS_CGROUP_ROOT = Path("/sys/fs/cgroup/pids")
+
+
+class SandboxError(RuntimeError):
+    """The sandbox itself could not start or run (an infrastructure error, not the agent's)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for one sandboxed process tree."""
+
+    timeout_s: float = 300.0
+    memory_bytes: int = 8 * 2**30
+    file_size_bytes: int = 256 * 2**20
+    max_processes: int = 64
+    output_bytes: int = 64 * 1024
+    cpus: tuple[int, ...] | None = None
+    threads: int = 1
+
+
+@dataclass
+class Mount:
+    """A host path made visible inside the sandbox."""
+
+    host: Path
+    target: str
+    writable: bool = False
+
+
+@dataclass
+class SandboxResult:
+    """What a finished sandboxed process left behind."""
+
+    returncode: int | None
+    stdout: str
+    stderr: str
+    wall_s: float
+    timed_out: bool
+    mode: str
+    stdout_bytes: int = 0
+    stderr_bytes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+
+def sandbox_mode() -> str:
+    """`bwrap` where bubblewrap is installed, else `fallback` (PERFGYM_SANDBOX=fallback forces it)."""
+    if os.environ.get("PERFGYM_SANDBOX") == "fallback":
+        return "fallback"
+    return "bwrap" if shutil.which("bwrap") else "fallback"
+
+
+def hidden_paths() -> list[Path]:
+    """Host paths that must never be readable from inside: perfgym itself and its cache."""
+    from perfgym.paths import cache_dir
+
+    return [Path(__file__).resolve().parent, cache_dir()]
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """Environment variables that pin the numeric libraries' thread pools."""
+    n = str(threads)
+    return {
+        name: n
+        for name in (
+            "OMP_NUM_THREADS",
+            "MKL_NUM_THREADS",
+            "OPENBLAS_NUM_THREADS",
+            "NUMEXPR_NUM_THREADS",
+            "VECLIB_MAXIMUM_THREADS",
+            "TORCH_NUM_THREADS",
+        )
+    }
+
+
+def _scrubbed_env(limits: Limits, extra: dict[str, str] | None) -> dict[str, str]:
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/tmp",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",
+        "MPLCONFIGDIR": "/tmp",
+    }
+    env.update({k: os.environ[k] for k in _PASSTHROUGH_ENV if k in os.environ})
+    env.update(thread_env(limits.threads))
+    env.update(extra or {})
+    return env
+
+
+def _python_roots() -> list[Path]:
+    """Directories the interpreter and its packages live in, to mount read-only."""
+    roots = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()}
+    roots.add(Path(os.path.realpath(sys.executable)).parent.parent)
+    return sorted(r for r in roots if not any(r != o and r.is_relative_to(o) for o in roots))
+
+
+class _PidsCgroup:
+    """A pids cgroup (v1) capping the tree's process count, where the machine allows it."""
+
+    def __init__(self, max_processes: int) -> None:
+        self.path: Path | None = None
+        try:
+            path = _PIDS_CGROUP_ROOT / "perfgym" / uuid.uuid4().hex
+            path.mkdir(parents=True)
+            (path / "pids.max").write_text(str(max_processes))
+            self.path = path
+        except OSError:
+            self.path = None
+
+    def join_from_child(self) -> None:
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                (self.path / "cgroup.procs").write_text(str(os.getpid()))
+
+    def kill_all(self) -> None:
+        if self.path is None:
+            return
+        for _ in range(50):
+            try:
+                pids = [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
+            except OSError:
+                return
+            if not pids:
+                break
+            for pid in pids:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.02)
+        with contextlib.suppress(OSError):
+            self.path.rmdir()
+
+
+class _CappedReader(threading.Thread):
+    """Drains a pipe so the child never blocks, keeping only the first `cap` bytes."""
+
+    def __init__(self, stream, cap: int) -> None:
+        super().__init__(daemon=True)
+        self.stream, self.cap = stream, cap
+        self.chunks: list[bytes] = []
+        self.kept = 0
+        self.total = 0
+
+    def run(self) -> None:
+        while True:
+            chunk = self.stream.read1(65536)
+            if not chunk:
+                break
+            self.total += len(chunk)
+            if self.kept < self.cap:
+                piece = chunk[: self.cap - self.kept]
+                self.chunks.append(piece)
+                self.kept += len(piece)
+
+    def text(self) -> str:
+        data = b"".join(self.chunks).decode("utf-8", "replace")
+        if self.total > self.kept:
+            data += f"\n[... output cut: {self.total} bytes in all, first {self.kept} kept]"
+        return data
+
+
+@dataclass
+class SandboxProcess:
+    """One running sandboxed process tree; use `start()`, then `wait()` (which always kills)."""
+
+    argv: Sequence[str]
+    workdir: Path
+    limits: Limits = field(default_factory=Limits)
+    mounts: Sequence[Mount] = ()
+    env: dict[str, str] | None = None
+    pass_fds: Sequence[int] = ()
+    mode: str = field(default_factory=sandbox_mode)
+
+    def __post_init__(self) -> None:
+        self._proc: subprocess.Popen | None = None
+        self._cgroup: _PidsCgroup | None = None
+        self._started = 0.0
+        self._readers: list[_CappedReader] = []
+
+    # -- paths -----------------------------------------------------------------------------
+    def inside(self, host_path: Path) -> str:
+        """The path at which a host path (the workdir or a mount) is seen inside the sandbox."""
+        host_path = Path(host_path).resolve()
+        if self.mode == "fallback":
+            return str(host_path)
+        for m in [Mount(Path(self.workdir), WORKSPACE, True), *self.mounts]:
+            root = Path(m.host).resolve()
+            if host_path.is_relative_to(root):
+                return str(Path(m.target) / host_path.relative_to(root))
+        raise SandboxError(f"{host_path} is not mounted in the sandbox")
+
+    @property
+    def python(self) -> str:
+        """The interpreter to run inside (the harness's own, mounted read-only)."""
+        return sys.executable
+
+    def _bwrap_argv(self, env: dict[str, str]) -> list[str]:
+        args = ["bwrap"]
+        for d in _SYSTEM_DIRS:
+            if os.path.isdir(d):
+                args += ["--ro-bind", d, d]
+        for f in _ETC_FILES:
+            if os.path.exists(f):
+                args += ["--ro-bind", f, f]
+        for root in _python_roots():
+            args += ["--ro-bind", str(root), str(root)]
+        for hidden in hidden_paths():
+            if any(hidden.is_relative_to(r) for r in _python_roots()) and hidden.exists():
+                args += ["--tmpfs", str(hidden)]
+        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/dev/shm"]
+        args += ["--bind", str(Path(self.workdir).resolve()), WORKSPACE]
+        for m in self.mounts:
+            args += ["--bind" if m.writable else "--ro-bind", str(Path(m.host).resolve()), m.target]
+        args += ["--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534"]
+        args += ["--cap-drop", "ALL", "--die-with-parent", "--new-session", "--clearenv"]
+        for k, v in env.items():
+            args += ["--setenv", k, v]
+        args += ["--chdir", WORKSPACE, "--"]
+        return args + list(self.argv)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> SandboxProcess:
+        env = _scrubbed_env(self.limits, self.env)
+        self._cgroup = _PidsCgroup(self.limits.max_processes)
+        limits, cgroup = self.limits, self._cgroup
+
+        def in_child() -> None:  # runs in the forked child before exec
+            cgroup.join_from_child()
+            resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+            resource.setrlimit(
+                resource.RLIMIT_FSIZE, (limits.file_size_bytes, limits.file_size_bytes)
+            )
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+            if limits.cpus:
+                os.sched_setaffinity(0, limits.cpus)
+
+        if self.mode == "bwrap":
+            argv, cwd = self._bwrap_argv(env), None
+        else:
+            argv, cwd = list(self.argv), str(self.workdir)
+        try:
+            self._proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env if self.mode == "fallback" else {"PATH": os.environ.get("PATH", "")},
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=tuple(self.pass_fds),
+                preexec_fn=in_child,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self._cgroup.kill_all()
+            raise SandboxError(f"could not start the sandbox: {exc}") from exc
+        self._started = time.monotonic()
+        self._readers = [
+            _CappedReader(self._proc.stdout, self.limits.output_bytes),
+            _CappedReader(self._proc.stderr, self.limits.output_bytes),
+        ]
+        for r in self._readers:
+            r.start()
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None, "start() first"
+        return self._proc.pid
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def deadline_left(self) -> float:
+        return self.limits.timeout_s - (time.monotonic() - self._started)
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the whole process tree, read from /proc."""
+        return tree_cpu_seconds(self.pid)
+
+    def kill(self) -> None:
+        """Kill the whole tree: the process group, the pid namespace and the cgroup."""
+        if self._proc is not None and self._proc.poll() is None:
+            with contextlib.suppress(OSError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+        if self._cgroup is not None:
+            self._cgroup.kill_all()
+
+    def wait(self, timeout_s: float | None = None) -> SandboxResult:
+        """Wait for the end (or the time limit), then kill whatever is left and collect output."""
+        assert self._proc is not None, "start() first"
+        timed_out = False
+        try:
+            self._proc.wait(timeout=max(0.0, timeout_s or self.deadline_left()))
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        self.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._proc.wait(timeout=10)
+        for r in self._readers:
+            r.join(timeout=5)
+        out, err = self._readers
+        return SandboxResult(
+            returncode=self._proc.returncode,
+            stdout=out.text(),
+            stderr=err.text(),
+            wall_s=time.monotonic() - self._started,
+            timed_out=timed_out,
+            mode=self.mode,
+            stdout_bytes=out.total,
+            stderr_bytes=err.total,
+        )
+
+
+def run_sandboxed(
+    argv: Sequence[str],
+    workdir: Path,
+    limits: Limits | None = None,
+    mounts: Sequence[Mount] = (),
+    env: dict[str, str] | None = None,
+) -> SandboxResult:
+    """Run a command in the sandbox to completion (or its timeout) and return what it left."""
+    proc = SandboxProcess(argv, workdir, limits or Limits(), mounts, env).start()
+    return proc.wait()
+
+
+def tree_cpu_seconds(root_pid: int) -> float:
+    """User + system CPU seconds of a process and all its descendants (alive or reaped)."""
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rfind(")") + 2 :].split()
+        pid = int(entry.name)
+        stats[pid] = fields
+        children.setdefault(int(fields[1]), []).append(pid)
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, todo = 0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        f = stats.get(pid)
+        if f is None:
+            continue
+        # utime, stime, cutime, cstime are fields 14-17 of /proc/PID/stat (index 11-14 here)
+        total += sum(int(x) for x in f[11:15])
+        todo.extend(children.get(pid, []))
+    return total / ticks

@@ -1,0 +1,84 @@
+"""complex-pipeline: O(n^2) normalization, per-element activation, nested-loop gradients."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from perfgym.tasks.probe_inputs import (
+    probe_activations,
+    probe_features,
+    probe_images,
+    probe_model_state,
+)
+from perfgym.tasks.spec import ProbeCall, Size, TaskSpec
+
+
+def _probe_inputs(seed: int) -> dict[str, np.ndarray]:
+    from perfgym.tasks.complex_pipeline import baseline
+
+    rng = np.random.default_rng(seed + 4)
+    return {
+        "images": probe_images(baseline, seed),
+        **probe_features(seed, 13),
+        **probe_model_state(baseline.ComplexNN, seed),
+        "x": rng.normal(0.0, 2.0, size=(64, 13)).astype(np.float32),
+        **probe_activations(seed),
+    }
+
+
+SPEC = TaskSpec(
+    id="complex-pipeline",
+    title="ComplexNN with pairwise-distance normalization and a custom activation",
+    package="perfgym.tasks.complex_pipeline",
+    summary="13 features (statistical, nested-loop gradients, FFT bands), an O(n^2) "
+    "pairwise-distance normalization, a per-element Python activation and batch size 8.",
+    sizes={
+        "full": Size(
+            n_samples=3000, target_speedup=10.0, reference_speedup=80.0, run_timeout_s=400
+        ),
+        "small": Size(n_samples=300, target_speedup=3.0, reference_speedup=10.0, run_timeout_s=90),
+    },
+    accuracy_tolerance=0.02,
+    required_names=(
+        "extract_features",
+        "normalize_features",
+        "CustomActivation",
+        "ComplexNN",
+        "train_model",
+        "predict",
+        "run_pipeline",
+    ),
+    model_kind="torch",
+    model_class="ComplexNN",
+    epochs=5,
+    preload=("numpy", "torch"),
+    probes=(
+        ProbeCall("extract_features", "call", "extract_features", args=("images",), rtol=1e-7),
+        ProbeCall(
+            "normalize_features",
+            "call",
+            "normalize_features",
+            args=("train_features", "test_features"),
+            rtol=1e-7,
+        ),
+        ProbeCall(
+            "CustomActivation.backward",
+            "module_backward",
+            "CustomActivation",
+            input="act_x",
+            grad="act_grad",
+            rtol=1e-4,
+        ),
+        ProbeCall(
+            "ComplexNN.forward", "module_forward", "ComplexNN", state="state.", input="x", rtol=1e-4
+        ),
+    ),
+    make_probe_inputs=_probe_inputs,
+    must_keep="the 13 features exactly as defined (the gradient window is 27x27), the "
+    "pairwise-distance median normalization (a z-score is not equivalent), CustomActivation's "
+    "function forward and backward, ComplexNN's architecture, Adam with its learning rate, "
+    "CrossEntropyLoss, torch.manual_seed(seed) before the model is built, and every epoch over "
+    "the whole training set with the model called as model(x)",
+    may_change="the batch size and how batches are formed (shuffling with a seeded generator); "
+    "how every component is computed (vectorize it)",
+)

@@ -1,0 +1,46 @@
+"""numpy-rf: 8 hand-made image features and a random forest; the loops are the bottleneck."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from perfgym.tasks.probe_inputs import probe_features, probe_images
+from perfgym.tasks.spec import ProbeCall, Size, TaskSpec
+
+
+def _probe_inputs(seed: int) -> dict[str, np.ndarray]:
+    from perfgym.tasks.numpy_rf import baseline
+
+    return {"images": probe_images(baseline, seed), **probe_features(seed, 8)}
+
+
+SPEC = TaskSpec(
+    id="numpy-rf",
+    title="Random forest on hand-made image features (numpy + scikit-learn)",
+    package="perfgym.tasks.numpy_rf",
+    summary="Pure-Python pixel loops in feature extraction and normalization feed a 100-tree "
+    "random forest.",
+    sizes={
+        "full": Size(n_samples=8000, target_speedup=2.0, reference_speedup=6.0, run_timeout_s=300),
+        "small": Size(n_samples=400, target_speedup=1.3, reference_speedup=2.0, run_timeout_s=60),
+    },
+    accuracy_tolerance=0.01,
+    required_names=("extract_features", "normalize_features", "train_model", "run_pipeline"),
+    model_kind="forest",
+    preload=("numpy", "sklearn.ensemble"),
+    probes=(
+        ProbeCall("extract_features", "call", "extract_features", args=("images",), rtol=1e-7),
+        ProbeCall(
+            "normalize_features",
+            "call",
+            "normalize_features",
+            args=("train_features", "test_features"),
+            rtol=1e-7,
+        ),
+    ),
+    make_probe_inputs=_probe_inputs,
+    must_keep="the 8 features and their order, the z-score normalization with the training "
+    "set's statistics, and train_model's forest: RandomForestClassifier(n_estimators=100, "
+    "random_state=seed, n_jobs=1) with its other parameters at their defaults",
+    may_change="how the features and the normalization are computed (vectorize them)",
+)

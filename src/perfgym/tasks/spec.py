@@ -1,0 +1,105 @@
+"""What a task is: its files, sizes, targets, tolerances, budget and equivalence probes.
+
+A TaskSpec is plain data plus two trusted hooks (probe inputs and the grader's own evaluation
+of a returned model); the grader reads it and never needs task-specific code of its own.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Size:
+    """One size of a task. `full` keeps the original design's sizes (or larger, see docs)."""
+
+    n_samples: int
+    target_speedup: float
+    reference_speedup: float
+    """Measured speedup of the hidden reference at this size; the reward's 1.0 point."""
+    run_timeout_s: float
+
+
+@dataclass(frozen=True)
+class ProbeCall:
+    """One component call the grader makes on hidden inputs and compares with the baseline's."""
+
+    id: str
+    kind: str  # "call" | "module_forward" | "module_backward"
+    target: str
+    args: tuple[str, ...] = ()
+    state: str = ""
+    input: str = ""
+    grad: str = ""
+    rtol: float = 1e-7
+    """Relative tolerance, scaled per column by the expected values (never a bare atol)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "target": self.target,
+            "args": list(self.args),
+            "state": self.state,
+            "input": self.input,
+            "grad": self.grad,
+        }
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    id: str
+    title: str
+    package: str
+    summary: str
+    sizes: dict[str, Size]
+    accuracy_tolerance: float
+    required_names: tuple[str, ...]
+    model_kind: str  # "forest" | "torch"
+    preload: tuple[str, ...]
+    probes: tuple[ProbeCall, ...]
+    make_probe_inputs: Callable[[int], dict[str, np.ndarray]]
+    must_keep: str
+    may_change: str
+    model_class: str | None = None
+    epochs: int | None = None
+    cpu_budget: int = 1
+    entry: str = "run_pipeline"
+    import_timeout_s: float = 120.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def package_dir(self) -> Path:
+        return Path(importlib.import_module(self.package).__file__).parent
+
+    @property
+    def baseline_path(self) -> Path:
+        return self.package_dir / "baseline.py"
+
+    @property
+    def reference_path(self) -> Path:
+        return self.package_dir / "reference.py"
+
+    def baseline(self) -> ModuleType:
+        """The trusted baseline module (the specification), imported in the grader."""
+        return importlib.import_module(self.package + ".baseline")
+
+    def reference(self) -> ModuleType:
+        """The trusted fast reference, which the grader uses for its own evaluation."""
+        return importlib.import_module(self.package + ".reference")
+
+    def size(self, name: str) -> Size:
+        if name not in self.sizes:
+            raise KeyError(f"task {self.id} has no size {name!r} (sizes: {', '.join(self.sizes)})")
+        return self.sizes[name]
+
+    def n_train(self, size: str) -> int:
+        n = self.size(size).n_samples
+        return round(n * (1.0 - self.baseline().TEST_FRACTION))
