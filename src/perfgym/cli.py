@@ -21,7 +21,7 @@ class UsageError(Exception):
 
 
 def _stderr() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _progress(enabled: bool):

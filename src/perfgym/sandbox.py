@@ -78,7 +78,7 @@ class SandboxResult:
 
 
 def sandbox_mode() -> str:
-    """`bwrap` where bubblewrap is installed, else `fallback` (PERFGYM_SANDBOX=fallback forces it)."""
+    """`bwrap` where bubblewrap is installed, else `fallback` (forced by PERFGYM_SANDBOX)."""
     if os.environ.get("PERFGYM_SANDBOX") == "fallback":
         return "fallback"
     return "bwrap" if shutil.which("bwrap") else "fallback"
@@ -244,6 +244,7 @@ class SandboxProcess:
         args += ["--bind", str(Path(self.workdir).resolve()), WORKSPACE]
         for m in self.mounts:
             args += ["--bind" if m.writable else "--ro-bind", str(Path(m.host).resolve()), m.target]
+        args += ["--remount-ro", "/"]
         args += ["--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534"]
         args += ["--cap-drop", "ALL", "--die-with-parent", "--new-session", "--clearenv"]
         for k, v in env.items():

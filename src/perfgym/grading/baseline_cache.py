@@ -8,6 +8,7 @@ changes or `--refresh` is asked for.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -133,5 +134,11 @@ def get_baseline(
     """The cached baseline, or a fresh measurement; the flag says whether it came from cache."""
     if not refresh and (hit := load(spec, size)) is not None:
         return *hit, True
-    progress(f"measuring the baseline of {spec.id} ({size}); cached for later gradings")
-    return *measure_baseline(spec, size, progress), False
+    lock = _dir(spec, size).with_suffix(".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as f:  # one measurement at a time; others wait, then reuse it
+        fcntl.flock(f, fcntl.LOCK_EX)
+        if not refresh and (hit := load(spec, size)) is not None:
+            return *hit, True
+        progress(f"measuring the baseline of {spec.id} ({size}); cached for later gradings")
+        return *measure_baseline(spec, size, progress), False

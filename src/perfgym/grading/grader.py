@@ -230,7 +230,8 @@ def _model_and_work(
                 )
             if got.get("n_trees") != want["n_trees"]:
                 work_problems.append(
-                    f"run {run_id} fitted {got.get('n_trees')} trees, the baseline {want['n_trees']}"
+                    f"run {run_id} fitted {got.get('n_trees')} trees, "
+                    f"the baseline {want['n_trees']}"
                 )
         else:
             shapes = {k: list(v.shape) for k, v in run.arrays.items() if k.startswith("w:")}
