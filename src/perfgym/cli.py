@@ -169,10 +169,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=cmd_baseline)
+    p = sub.add_parser(
+        "benchmark",
+        help="measure the grader: overhead and speedup stability (see --help)",
+        add_help=False,
+    )
+    p.set_defaults(func=None)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["benchmark"]:
+        from perfgym.benchmark import main as benchmark
+
+        return benchmark(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
