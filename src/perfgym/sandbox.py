@@ -312,6 +312,17 @@ class SandboxProcess:
         """CPU time (user + system) used so far by the whole process tree, read from /proc."""
         return tree_cpu_seconds(self.pid)
 
+    def set_affinity(self, cpus: tuple[int, ...]) -> None:
+        """Move every thread of the whole tree to `cpus` (for the timed phase and back)."""
+        for pid in tree_pids(self.pid):
+            try:
+                tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+            except OSError:
+                continue
+            for tid in tids:
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(tid, cpus)
+
     def kill(self) -> None:
         """Kill the whole tree: the process group, the pid namespace and the cgroup."""
         if self._proc is not None and self._proc.poll() is None:
@@ -358,8 +369,8 @@ def run_sandboxed(
     return proc.wait()
 
 
-def tree_cpu_seconds(root_pid: int) -> float:
-    """User + system CPU seconds of a process and all its descendants (alive or reaped)."""
+def _proc_table() -> tuple[dict[int, list[str]], dict[int, list[int]]]:
+    """/proc/PID/stat fields after the command name, and each pid's children."""
     children: dict[int, list[int]] = {}
     stats: dict[int, list[str]] = {}
     for entry in os.scandir("/proc"):
@@ -373,14 +384,30 @@ def tree_cpu_seconds(root_pid: int) -> float:
         pid = int(entry.name)
         stats[pid] = fields
         children.setdefault(int(fields[1]), []).append(pid)
-    ticks = os.sysconf("SC_CLK_TCK")
-    total, todo = 0, [root_pid]
+    return stats, children
+
+
+def _descendants(root_pid: int, stats: dict, children: dict) -> list[int]:
+    found, todo = [], [root_pid]
     while todo:
         pid = todo.pop()
-        f = stats.get(pid)
-        if f is None:
-            continue
-        # utime, stime, cutime, cstime are fields 14-17 of /proc/PID/stat (index 11-14 here)
-        total += sum(int(x) for x in f[11:15])
-        todo.extend(children.get(pid, []))
-    return total / ticks
+        if pid in stats:
+            found.append(pid)
+            todo.extend(children.get(pid, []))
+    return found
+
+
+def tree_pids(root_pid: int) -> list[int]:
+    """A process and all its live descendants."""
+    stats, children = _proc_table()
+    return _descendants(root_pid, stats, children)
+
+
+def tree_cpu_seconds(root_pid: int) -> float:
+    """User + system CPU seconds of a process and all its descendants (alive or reaped)."""
+    stats, children = _proc_table()
+    # utime, stime, cutime, cstime are fields 14-17 of /proc/PID/stat (index 11-14 here)
+    total = sum(
+        sum(int(x) for x in stats[pid][11:15]) for pid in _descendants(root_pid, stats, children)
+    )
+    return total / os.sysconf("SC_CLK_TCK")

@@ -134,3 +134,18 @@ def test_task_baseline_and_reference_pass_static_checks(task_id):
     for source in (base, spec.reference_path.read_text()):
         results = run_static_checks(source, base, spec.required_names, spec.entry)
         assert all(r.passed for r in results), [r for r in results if not r.passed]
+
+
+@pytest.mark.parametrize(
+    ("snippet", "why"),
+    [
+        ("import os\ngetattr(os, 'sched_setaffinity')(0, {0, 1})", "CPU affinity"),
+        ("t = __builtins__['__import__']('threading')", "patching builtins"),
+        ("f = RandomForestClassifier(**{'n_jobs': 2})", "more CPUs"),
+        ("from threadpoolctl import threadpool_limits", "thread counts"),
+        ("c = ().__class__.__base__.__subclasses__()", "class introspection"),
+    ],
+)
+def test_obfuscated_cheats(snippet, why):
+    ok, detail = _results(BASE + "\n" + snippet + "\n")["static.forbidden"]
+    assert not ok and why in detail

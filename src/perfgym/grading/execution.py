@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from perfgym.grading import sandbox_entry
-from perfgym.grading.timing import budget_cpus, timing_slot
+from perfgym.grading.timing import budget_cpus, timing_slot, untimed_cpus
 from perfgym.sandbox import Limits, Mount, SandboxProcess, SandboxResult
 from perfgym.tasks.spec import ProbeCall, TaskSpec
 
@@ -126,7 +126,7 @@ def _execute(spec, source, runs, run_timeout_s, probes, timed, tmp: Path) -> Out
     mounts = [Mount(io_in, _IN), Mount(io_out, _OUT, writable=True)]
     limits = Limits(
         timeout_s=spec.import_timeout_s + run_timeout_s * len(runs) + 120,
-        cpus=budget_cpus(spec.cpu_budget),
+        cpus=untimed_cpus(spec.cpu_budget),
         threads=spec.cpu_budget,
     )
     go_r, go_w = os.pipe()
@@ -171,7 +171,8 @@ def _execute(spec, source, runs, run_timeout_s, probes, timed, tmp: Path) -> Out
             outcome.error = _why_dead(proc, "before it was ready (importing the libraries)")
             return outcome
         for run in outcome.runs:
-            if not _one_run(proc, lines, go_w, run, run_timeout_s, io_out, timed):
+            cpus = (budget_cpus(spec.cpu_budget), untimed_cpus(spec.cpu_budget))
+            if not _one_run(proc, cpus, lines, go_w, run, run_timeout_s, io_out, timed):
                 outcome.error = run.error
                 return outcome
         if probes is not None:
@@ -198,19 +199,28 @@ def _tail(path: Path) -> str:
 
 
 def _one_run(
-    proc, lines: _Lines, go_w: int, run: RunOutput, timeout_s: float, io_out: Path, timed: bool
+    proc: SandboxProcess,
+    cpus: tuple[tuple[int, ...], tuple[int, ...]],
+    lines: _Lines,
+    go_w: int,
+    run: RunOutput,
+    timeout_s: float,
+    io_out: Path,
+    timed: bool,
 ) -> bool:
     """Time one run from `go` to `done`; False when the process is no longer usable."""
     import contextlib
 
     slot = timing_slot() if timed else contextlib.nullcontext()
     with slot:
+        proc.set_affinity(cpus[0])
         cpu0 = proc.cpu_seconds()
         t0 = time.perf_counter()
         os.write(go_w, b"go\n")
         msg = lines.next(timeout_s)
         t1 = time.perf_counter()
         cpu1 = proc.cpu_seconds()
+        proc.set_affinity(cpus[1])
     if msg == f"done {run.id}":
         run.wall_s, run.cpu_s = t1 - t0, cpu1 - cpu0
         try:

@@ -40,6 +40,13 @@ FORBIDDEN_MODULES = {
     "pty": "terminals",
     "atexit": "exit hooks",
     "sys.monitoring": "tracing",
+    "threadpoolctl": "thread counts",
+}
+FORBIDDEN_NAMES = {
+    "__builtins__": "patching builtins",
+    "__import__": "dynamic imports",
+    "__loader__": "module internals",
+    "__spec__": "module internals",
 }
 FORBIDDEN_CALLS = {
     "exec": "exec",
@@ -65,6 +72,11 @@ FORBIDDEN_ATTRS = {
     "__closure__": "function internals",
     "__builtins__": "patching builtins",
     "__subclasses__": "class introspection",
+    "__class__": "class introspection",
+    "__base__": "class introspection",
+    "__bases__": "class introspection",
+    "__mro__": "class introspection",
+    "__dict__": "namespace introspection",
     "settrace": "tracing",
     "setprofile": "tracing",
     "fork": "processes",
@@ -244,14 +256,26 @@ class _ForbiddenFinder(ast.NodeVisitor):
             self._check_target(t)
         self.generic_visit(node)
 
+    def visit_Name(self, node: ast.Name) -> None:
+        if node.id in FORBIDDEN_NAMES:
+            self._flag(node, node.id, FORBIDDEN_NAMES[node.id])
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        if node.value == "n_jobs":
+            self._flag(node, "'n_jobs' as a string", "more CPUs than the budget")
+
     def visit_Call(self, node: ast.Call) -> None:
         if isinstance(node.func, ast.Name):
             if node.func.id in FORBIDDEN_CALLS:
                 self._flag(node, f"{node.func.id}()", FORBIDDEN_CALLS[node.func.id])
-            if node.func.id == "getattr" and not (
-                len(node.args) >= 2 and isinstance(node.args[1], ast.Constant)
-            ):
-                self._flag(node, "getattr() with a computed name", "hidden attribute access")
+            if node.func.id in ("getattr", "hasattr") and len(node.args) >= 2:
+                name = node.args[1]
+                if not isinstance(name, ast.Constant) or not isinstance(name.value, str):
+                    self._flag(node, "getattr() with a computed name", "hidden attribute access")
+                else:  # getattr(os, "fork") is os.fork
+                    base = self._dotted(node.args[0]) or ""
+                    if why := self._attr_rule(base, name.value):
+                        self._flag(node, f"getattr(..., {name.value!r})", why)
         for kw in node.keywords:
             if kw.arg == "n_jobs" and not (
                 isinstance(kw.value, ast.Constant) and kw.value.value in (1, None)

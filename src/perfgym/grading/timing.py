@@ -27,9 +27,15 @@ def timing_slot() -> Iterator[None]:
 
 
 def budget_cpus(budget: int) -> tuple[int, ...]:
-    """The CPUs a timed process is pinned to: the last `budget` of those this process may use."""
+    """The CPUs a timed run is moved to: the last `budget` of those this process may use."""
     cpus = sorted(os.sched_getaffinity(0))
     return tuple(cpus[-budget:])
+
+
+def untimed_cpus(budget: int) -> tuple[int, ...]:
+    """Where sandboxes live while not timed, so they never share a CPU with a timed run."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return tuple(cpus[:-budget]) or tuple(cpus)
 
 
 def speedup_interval(
