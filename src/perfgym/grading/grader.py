@@ -241,11 +241,12 @@ def _model_and_work(
                     f"is not the baseline's {want['class']} {_fmt_shapes(want['weights'])}"
                 )
             need = spec.epochs * spec.n_train(size)
-            seen = run.meta.get("forward_rows", {}).get(spec.model_class, 0)
+            seen = run.meta.get("trained_rows", {}).get(spec.model_class, 0)
             if seen < need:
                 work_problems.append(
-                    f"run {run_id}: {spec.model_class} saw {seen} training rows in forward "
-                    f"calls, but {spec.epochs} epochs over {spec.n_train(size)} samples need {need}"
+                    f"run {run_id}: {spec.model_class} was trained on {seen} rows (model(x) calls "
+                    f"with a backward pass), but {spec.epochs} epochs over {spec.n_train(size)} "
+                    f"samples need {need}"
                 )
     return model_problems, work_problems
 

@@ -16,7 +16,7 @@ import traceback
 
 import numpy as np
 
-_FORWARD_ROWS: dict = {}
+_TRAINED_ROWS: dict = {}
 
 
 def _say(fd: int, line: str) -> None:
@@ -52,16 +52,24 @@ def _warm(names: list) -> None:
         RandomForestClassifier(n_estimators=2, random_state=0).fit(x, np.arange(20) % 2).predict(x)
 
 
-def _install_forward_counter(class_names: list) -> None:
-    """Count the rows each named model class sees in training-mode forward calls."""
+def _install_training_counter(class_names: list) -> None:
+    """Count the rows each named model class is trained on: rows of a training-mode forward
+    call whose output a backward pass then goes through (a forward alone does not count)."""
     import torch
+
+    def count(name: str, rows: int):
+        def on_backward(grad):
+            _TRAINED_ROWS[name] = _TRAINED_ROWS.get(name, 0) + rows
+
+        return on_backward
 
     def hook(module, args, output):
         name = type(module).__name__
         if name in class_names and module.training and torch.is_grad_enabled() and args:
             first = args[0]
             rows = int(first.shape[0]) if getattr(first, "ndim", 0) else 1
-            _FORWARD_ROWS[name] = _FORWARD_ROWS.get(name, 0) + rows
+            if isinstance(output, torch.Tensor) and output.requires_grad:
+                output.register_hook(count(name, rows))
 
     torch.nn.modules.module.register_module_forward_hook(hook)
 
@@ -108,9 +116,8 @@ def _fresh_import(name: str):
     return importlib.import_module(name)
 
 
-def _run_pipeline(job: dict, run: dict) -> None:
-    inputs = dict(np.load(run["inputs"], allow_pickle=False))
-    _FORWARD_ROWS.clear()
+def _run_pipeline(job: dict, run: dict, inputs: dict) -> None:
+    _TRAINED_ROWS.clear()
     module = _fresh_import(job["module"])
     result = getattr(module, job["entry"])(
         train_images=inputs["train_images"],
@@ -121,7 +128,7 @@ def _run_pipeline(job: dict, run: dict) -> None:
     if not isinstance(result, dict) or "model" not in result or "predictions" not in result:
         raise TypeError(f"{job['entry']} must return a dict with 'model' and 'predictions'")
     arrays = {"predictions": np.asarray(result["predictions"]).astype(np.int64).reshape(-1)}
-    meta = {"model": _export_model(result["model"], arrays), "forward_rows": dict(_FORWARD_ROWS)}
+    meta = {"model": _export_model(result["model"], arrays), "trained_rows": dict(_TRAINED_ROWS)}
     _write(run["output"], arrays, meta)
 
 
@@ -185,14 +192,15 @@ def main() -> None:
         torch.set_num_interop_threads(job["threads"])
     _warm(job["preload"])
     if job.get("count_forward"):
-        _install_forward_counter(job["count_forward"])
+        _install_training_counter(job["count_forward"])
+    inputs = {r["id"]: dict(np.load(r["inputs"], allow_pickle=False)) for r in job["runs"]}
     go = os.fdopen(go_fd, "r")
     _say(ctrl_fd, "ready")
     for run in job["runs"]:
         if _listen(go) != "go":
             os._exit(3)
         try:
-            _run_pipeline(job, run)
+            _run_pipeline(job, run, inputs.pop(run["id"]))
         except BaseException:
             with open(run["output"] + ".error", "w") as f:
                 f.write(traceback.format_exc()[-4000:])
