@@ -149,3 +149,17 @@ def test_task_baseline_and_reference_pass_static_checks(task_id):
 def test_obfuscated_cheats(snippet, why):
     ok, detail = _results(BASE + "\n" + snippet + "\n")["static.forbidden"]
     assert not ok and why in detail
+
+
+@pytest.mark.parametrize(
+    ("snippet", "why"),
+    [
+        ("import os\nos.write(6, b'done A')", "raw file descriptors"),
+        ("import sys\nf = open('/proc/self/mem', 'rb')", "grader's process"),
+        ("x = open('/io/out/A.npz', 'wb')", "grader's process"),
+        ("from os import fdopen", "raw file descriptors"),
+    ],
+)
+def test_reaching_for_the_graders_pipes_or_files(snippet, why):
+    ok, detail = _results(BASE + "\n" + snippet + "\n")["static.forbidden"]
+    assert not ok and why in detail

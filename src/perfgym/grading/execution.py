@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import select
 import shutil
 import sys
@@ -152,18 +153,11 @@ def _execute(spec, source, runs, run_timeout_s, probes, timed, tmp: Path) -> Out
             "output": proc_probe["output"].replace(_OUT, out_dir),
         },
     }
-    (io_in / "job.json").write_text(json.dumps(job))
-    proc.argv = [
-        sys.executable,
-        "-I",
-        f"{in_dir}/entry.py",
-        f"{in_dir}/job.json",
-        str(go_r),
-        str(ctrl_w),
-    ]
+    proc.argv = [sys.executable, "-I", f"{in_dir}/entry.py", str(go_r), str(ctrl_w)]
     proc.start()
     os.close(go_r)
     os.close(ctrl_w)
+    os.write(go_w, (json.dumps(job) + "\n").encode())
     lines = _Lines(ctrl_r)
     outcome = Outcome(runs=[RunOutput(r) for r, _ in runs])
     try:
@@ -212,25 +206,29 @@ def _one_run(
     import contextlib
 
     slot = timing_slot() if timed else contextlib.nullcontext()
+    nonce = secrets.token_hex(16)
     with slot:
         proc.set_affinity(cpus[0])
         cpu0 = proc.cpu_seconds()
         t0 = time.perf_counter()
-        os.write(go_w, b"go\n")
+        os.write(go_w, f"go {nonce}\n".encode())
         msg = lines.next(timeout_s)
         t1 = time.perf_counter()
         cpu1 = proc.cpu_seconds()
         proc.set_affinity(cpus[1])
-    if msg == f"done {run.id}":
+    if msg == f"done {run.id} {nonce}":
         run.wall_s, run.cpu_s = t1 - t0, cpu1 - cpu0
         try:
             run.arrays, run.meta = _load(io_out / f"{run.id}.npz")
         except (OSError, ValueError) as exc:
             run.error = f"run {run.id}: its results could not be read ({exc})"
         return True
-    if msg == f"error {run.id}":
+    if msg == f"error {run.id} {nonce}":
         run.error = f"run {run.id} raised: " + _tail(io_out / f"{run.id}.npz.error")
         return True
+    if msg is not None:
+        run.error = f"run {run.id}: a forged or garbled message on the grader's pipe ({msg[:80]!r})"
+        return False
     if msg is None and proc.alive():
         run.error = f"run {run.id} exceeded its time limit of {timeout_s:.0f} s"
     else:

@@ -121,7 +121,7 @@ def _grade(spec, source, path, size, refresh, progress, report: GradeReport) -> 
 
 def _check_probes(spec: TaskSpec, m: Measurement, expected: dict, report: GradeReport) -> bool:
     if m.process_errors and not m.probe_arrays and not m.probe_errors:
-        report.add("probes", False, m.process_errors[0])
+        report.add("e2e.ran", False, m.process_errors[0])  # died before the probes ran
         return False
     ok = True
     for probe in spec.probes:

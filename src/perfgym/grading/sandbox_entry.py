@@ -5,7 +5,9 @@ holds nothing secret: it sees only the inputs the grader gave it (never expected
 labels). The grader's clock is outside; this side only says `ready` when the heavy libraries are
 imported and warm, waits for `go`, then imports the submission and runs it, writes the results,
 and says `done`. Work moved after `done` is worthless: the grader reads the results at that
-moment. Protocol (one line each on the control pipes): -> ready, <- go, -> done ID | error ID.
+moment.
+Protocol (one line each on two pipes): <- the job as JSON, -> ready, then per run
+<- go NONCE, -> done ID NONCE | error ID NONCE; finally -> probes | error probes.
 """
 
 import importlib
@@ -179,9 +181,9 @@ def _run_probes(job: dict, spec: dict) -> None:
 
 
 def main() -> None:
-    job_path, go_fd, ctrl_fd = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    with open(job_path) as f:
-        job = json.load(f)
+    go_fd, ctrl_fd = int(sys.argv[1]), int(sys.argv[2])
+    go = os.fdopen(go_fd, "r")
+    job = json.loads(go.readline())  # never on disk, so the submission cannot read it
     sys.path.insert(0, job["workspace"])
     for name in job["preload"]:
         importlib.import_module(name)
@@ -194,19 +196,21 @@ def main() -> None:
     if job.get("count_forward"):
         _install_training_counter(job["count_forward"])
     inputs = {r["id"]: dict(np.load(r["inputs"], allow_pickle=False)) for r in job["runs"]}
-    go = os.fdopen(go_fd, "r")
     _say(ctrl_fd, "ready")
     for run in job["runs"]:
-        if _listen(go) != "go":
+        word, _, nonce = _listen(go).partition(" ")
+        if word != "go":
             os._exit(3)
+        # The nonce came before the submission was imported and lives only in this frame: a
+        # submission cannot forge `done` for a run to stop the grader's clock early.
         try:
             _run_pipeline(job, run, inputs.pop(run["id"]))
         except BaseException:
             with open(run["output"] + ".error", "w") as f:
                 f.write(traceback.format_exc()[-4000:])
-            _say(ctrl_fd, "error " + run["id"])
+            _say(ctrl_fd, f"error {run['id']} {nonce}")
             continue
-        _say(ctrl_fd, "done " + run["id"])
+        _say(ctrl_fd, f"done {run['id']} {nonce}")
     if job.get("probes"):
         try:
             _run_probes(job, job["probes"])

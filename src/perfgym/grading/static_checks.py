@@ -94,6 +94,8 @@ FORBIDDEN_ATTRS = {
     "_exit": "killing the harness",
 }
 _OS_EXEC_PREFIXES = ("exec", "spawn")
+_OS_FD_CALLS = {"write", "read", "fdopen", "dup", "dup2", "pipe", "openpty", "sendfile"}
+_HARNESS_PATHS = ("/proc", "/io", "/dev/fd")
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,8 @@ class _ForbiddenFinder(ast.NodeVisitor):
             return FORBIDDEN_ATTRS[attr]
         if base == "sys" and attr == "modules":
             return "reading sys.modules"
+        if base == "os" and attr in _OS_FD_CALLS:
+            return "raw file descriptors (the grader's pipes)"
         if base == "os" and attr.startswith(_OS_EXEC_PREFIXES):
             return "processes"
         if attr.startswith("_") and not (attr.startswith("__") and attr.endswith("__")) and base:
@@ -263,6 +267,8 @@ class _ForbiddenFinder(ast.NodeVisitor):
     def visit_Constant(self, node: ast.Constant) -> None:
         if node.value == "n_jobs":
             self._flag(node, "'n_jobs' as a string", "more CPUs than the budget")
+        elif isinstance(node.value, str) and node.value.startswith(_HARNESS_PATHS):
+            self._flag(node, repr(node.value[:40]), "reading the grader's process or files")
 
     def visit_Call(self, node: ast.Call) -> None:
         if isinstance(node.func, ast.Name):
