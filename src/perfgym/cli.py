@@ -48,6 +48,7 @@ def _size(spec, size: str) -> str:
 
 def cmd_tasks(args: argparse.Namespace) -> int:
     from perfgym.tasks import TASKS
+    from perfgym.tasks.prompt import render_prompt
 
     rows = [
         {
@@ -66,6 +67,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
             },
             "accuracy_tolerance": t.accuracy_tolerance,
             "cpu_budget": t.cpu_budget,
+            "prompt": render_prompt(t),
         }
         for t in TASKS.values()
     ]
