@@ -74,7 +74,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     for r in rows:
         console.print(f"[bold]{r['id']:<17}[/bold] {r['title']}  (target {r['target_speedup']:g}x)")
     return EXIT_OK
@@ -113,7 +113,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     if args.json:
         print(report.to_json())
     else:
-        _print_report(report, Console(highlight=False))
+        _print_report(report, Console(highlight=False, soft_wrap=True))
     if report.verdict == "error":
         _stderr().print(f"perfgym: grading could not complete: {'; '.join(report.reasons)}")
         return EXIT_ERROR
@@ -135,7 +135,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     else:
         samples = ", ".join(f"{k} {v:.2f} s" for k, v in record.samples.items())
         acc = ", ".join(f"{k} {v:.3f}" for k, v in record.accuracy.items())
-        Console(highlight=False).print(
+        Console(highlight=False, soft_wrap=True).print(
             f"{spec.id} ({size}) baseline: median {record.median:.2f} s ({samples}); "
             f"test accuracy {acc} (chance 0.10); {'cached' if cached else 'measured now'}"
         )
