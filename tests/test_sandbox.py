@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from perfgym.sandbox import Limits, run_sandboxed, sandbox_mode, tree_cpu_seconds
+from perfgym.sandbox import Limits, cgroup_limits, run_sandboxed, sandbox_mode, tree_cpu_seconds
 
 PY = os.sys.executable
 
@@ -158,3 +158,24 @@ def test_tree_cpu_counts_reaped_children():
     finally:
         parent.kill()
         parent.wait()
+
+
+@pytest.mark.skipif(
+    "cpuset" not in cgroup_limits() or os.cpu_count() < 2, reason="needs a cpuset cgroup"
+)
+def test_code_cannot_widen_its_cpus(tmp_path):
+    """Affinity set from outside holds even when the code asks the kernel for every CPU."""
+    r = _run(
+        tmp_path,
+        """
+        import os
+        try:
+            os.sched_setaffinity(0, range(os.cpu_count()))
+        except OSError as e:
+            print("refused", e)
+        print(sorted(os.sched_getaffinity(0)))
+        """,
+        cpus=(1,),
+    )
+    assert r.ok, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "[1]"

@@ -30,7 +30,7 @@ WORKSPACE = "/workspace"
 _SYSTEM_DIRS = ("/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin")
 _ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime")
 _PASSTHROUGH_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LANG", "TZ")
-_PIDS_CGROUP_ROOT = Path("/sys/fs/cgroup/pids")
+_CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 class SandboxError(RuntimeError):
@@ -128,40 +128,80 @@ def _python_roots() -> list[Path]:
     return sorted(r for r in roots if not any(r != o and r.is_relative_to(o) for o in roots))
 
 
-class _PidsCgroup:
-    """A pids cgroup (v1) capping the tree's process count, where the machine allows it."""
+class _Cgroups:
+    """Per-sandbox cgroups (v1), where the machine allows them: `pids` caps the process count
+    (a fork bomb), `cpuset` confines the tree to its CPUs in a way no process inside can widen
+    (sched_setaffinity can be undone from inside; a cpuset cannot)."""
 
-    def __init__(self, max_processes: int) -> None:
-        self.path: Path | None = None
+    def __init__(self, max_processes: int, cpus: tuple[int, ...] | None) -> None:
+        self.paths: dict[str, Path] = {}
+        name = f"perfgym/{uuid.uuid4().hex}"
+        self._make("pids", name, {"pids.max": str(max_processes)})
+        if cpus:
+            mems = _read(_CGROUP_ROOT / "cpuset" / "cpuset.mems") or "0"
+            self._make("cpuset", name, {"cpuset.mems": mems, "cpuset.cpus": _cpulist(cpus)})
+
+    def _make(self, controller: str, name: str, settings: dict[str, str]) -> None:
+        root = _CGROUP_ROOT / controller
         try:
-            path = _PIDS_CGROUP_ROOT / "perfgym" / uuid.uuid4().hex
+            path = root / name
+            if controller == "cpuset" and not (root / "perfgym").exists():
+                (root / "perfgym").mkdir()  # a cpuset child needs cpus and mems before use
+                for key in ("cpuset.cpus", "cpuset.mems"):
+                    (root / "perfgym" / key).write_text(_read(root / key))
             path.mkdir(parents=True)
-            (path / "pids.max").write_text(str(max_processes))
-            self.path = path
+            for key, value in settings.items():
+                (path / key).write_text(value)
+            self.paths[controller] = path
         except OSError:
-            self.path = None
+            pass
+
+    @property
+    def confines_cpus(self) -> bool:
+        return "cpuset" in self.paths
+
+    def set_cpus(self, cpus: tuple[int, ...]) -> bool:
+        path = self.paths.get("cpuset")
+        if path is None:
+            return False
+        try:
+            (path / "cpuset.cpus").write_text(_cpulist(cpus))
+        except OSError:
+            return False
+        return True
 
     def join_from_child(self) -> None:
-        if self.path is not None:
+        for path in self.paths.values():
             with contextlib.suppress(OSError):
-                (self.path / "cgroup.procs").write_text(str(os.getpid()))
+                (path / "cgroup.procs").write_text(str(os.getpid()))
 
     def kill_all(self) -> None:
-        if self.path is None:
-            return
-        for _ in range(50):
+        pids_path = self.paths.get("pids")
+        for _ in range(50 if pids_path else 0):
             try:
-                pids = [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
+                pids = [int(p) for p in (pids_path / "cgroup.procs").read_text().split()]
             except OSError:
-                return
+                break
             if not pids:
                 break
             for pid in pids:
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
             time.sleep(0.02)
-        with contextlib.suppress(OSError):
-            self.path.rmdir()
+        for path in self.paths.values():
+            with contextlib.suppress(OSError):
+                path.rmdir()
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
+def _cpulist(cpus: tuple[int, ...]) -> str:
+    return ",".join(str(c) for c in sorted(cpus))
 
 
 class _CappedReader(threading.Thread):
@@ -206,7 +246,7 @@ class SandboxProcess:
 
     def __post_init__(self) -> None:
         self._proc: subprocess.Popen | None = None
-        self._cgroup: _PidsCgroup | None = None
+        self._cgroup: _Cgroups | None = None
         self._started = 0.0
         self._readers: list[_CappedReader] = []
 
@@ -255,7 +295,7 @@ class SandboxProcess:
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> SandboxProcess:
         env = _scrubbed_env(self.limits, self.env)
-        self._cgroup = _PidsCgroup(self.limits.max_processes)
+        self._cgroup = _Cgroups(self.limits.max_processes, self.limits.cpus)
         limits, cgroup = self.limits, self._cgroup
 
         def in_child() -> None:  # runs in the forked child before exec
@@ -314,6 +354,8 @@ class SandboxProcess:
 
     def set_affinity(self, cpus: tuple[int, ...]) -> None:
         """Move every thread of the whole tree to `cpus` (for the timed phase and back)."""
+        if self._cgroup is not None:
+            self._cgroup.set_cpus(cpus)
         for pid in tree_pids(self.pid):
             try:
                 tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
@@ -355,6 +397,14 @@ class SandboxProcess:
             stdout_bytes=out.total,
             stderr_bytes=err.total,
         )
+
+
+def cgroup_limits() -> list[str]:
+    """Which cgroup limits this machine gives sandboxes (`pids`, `cpuset`), for the report."""
+    probe = _Cgroups(8, (0,))
+    found = sorted(probe.paths)
+    probe.kill_all()
+    return found
 
 
 def run_sandboxed(

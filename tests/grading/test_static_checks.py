@@ -163,3 +163,21 @@ def test_obfuscated_cheats(snippet, why):
 def test_reaching_for_the_graders_pipes_or_files(snippet, why):
     ok, detail = _results(BASE + "\n" + snippet + "\n")["static.forbidden"]
     assert not ok and why in detail
+
+
+@pytest.mark.parametrize(
+    ("snippet", "why"),
+    [
+        ("import operator, os\noperator.attrgetter('sched_setaffinity')(os)(0, {0, 1})", "hidden"),
+        ("import os\ng = getattr\ng(os, 'fork')()", "hidden attribute access"),
+        ("import functools, os\nfunctools.reduce(getattr, ['path'], os)", "hidden attribute"),
+        ("import os\nos.__getattribute__('fork')", "hidden attribute access"),
+        ("import pydoc\npydoc.locate('os.fork')", "dynamic imports"),
+        ("import runpy", "dynamic imports"),
+        ("from torch.utils.data import DataLoader\nDataLoader([], num_workers=4)", "worker"),
+        ("import numpy as np\nnp.ctypeslib.load_library('x', '.')", "native calls"),
+    ],
+)
+def test_indirect_access_is_rejected(snippet, why):
+    ok, detail = _results(BASE + "\n" + snippet + "\n")["static.forbidden"]
+    assert not ok and why in detail

@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from perfgym.sandbox import _PidsCgroup, sandbox_mode
+from perfgym.sandbox import cgroup_limits, sandbox_mode
 
 
 @cache
@@ -40,13 +40,6 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def pids_limit_available() -> bool:
-    probe = _PidsCgroup(8)
-    ok = probe.path is not None
-    probe.kill_all()
-    return ok
-
-
 def describe(cpu_budget: int, cpus: tuple[int, ...]) -> dict[str, Any]:
     """The environment block of a GradeReport."""
     mode = sandbox_mode()
@@ -62,7 +55,7 @@ def describe(cpu_budget: int, cpus: tuple[int, ...]) -> dict[str, Any]:
         if mode == "bwrap"
         else "FALLBACK: bwrap is missing; plain subprocess with limits, no filesystem or "
         "network isolation",
-        "pids_limit": pids_limit_available(),
+        "cgroups": cgroup_limits(),
     }
 
 

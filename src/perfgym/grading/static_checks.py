@@ -41,6 +41,12 @@ FORBIDDEN_MODULES = {
     "atexit": "exit hooks",
     "sys.monitoring": "tracing",
     "threadpoolctl": "thread counts",
+    "operator": "hidden attribute access",
+    "pydoc": "dynamic imports",
+    "runpy": "dynamic imports",
+    "code": "dynamic code",
+    "codeop": "dynamic code",
+    "sklearn.utils.parallel": "worker pools",
 }
 FORBIDDEN_NAMES = {
     "__builtins__": "patching builtins",
@@ -77,6 +83,8 @@ FORBIDDEN_ATTRS = {
     "__bases__": "class introspection",
     "__mro__": "class introspection",
     "__dict__": "namespace introspection",
+    "__getattribute__": "hidden attribute access",
+    "ctypeslib": "native calls",
     "settrace": "tracing",
     "setprofile": "tracing",
     "fork": "processes",
@@ -96,6 +104,7 @@ FORBIDDEN_ATTRS = {
 _OS_EXEC_PREFIXES = ("exec", "spawn")
 _OS_FD_CALLS = {"write", "read", "fdopen", "dup", "dup2", "pipe", "openpty", "sendfile"}
 _HARNESS_PATHS = ("/proc", "/io", "/dev/fd")
+_INDIRECT_BUILTINS = {"getattr", "setattr", "delattr", "hasattr"}
 
 
 @dataclass(frozen=True)
@@ -176,6 +185,7 @@ class _ForbiddenFinder(ast.NodeVisitor):
     def __init__(self) -> None:
         self.aliases: dict[str, str] = {}
         self.found: list[str] = []
+        self._called: set[int] = set()
 
     def _flag(self, node: ast.AST, what: str, why: str) -> None:
         self.found.append(f"line {getattr(node, 'lineno', '?')}: {what} ({why})")
@@ -263,6 +273,8 @@ class _ForbiddenFinder(ast.NodeVisitor):
     def visit_Name(self, node: ast.Name) -> None:
         if node.id in FORBIDDEN_NAMES:
             self._flag(node, node.id, FORBIDDEN_NAMES[node.id])
+        elif node.id in _INDIRECT_BUILTINS and id(node) not in self._called:
+            self._flag(node, f"{node.id} passed around as a value", "hidden attribute access")
 
     def visit_Constant(self, node: ast.Constant) -> None:
         if node.value == "n_jobs":
@@ -271,6 +283,12 @@ class _ForbiddenFinder(ast.NodeVisitor):
             self._flag(node, repr(node.value[:40]), "reading the grader's process or files")
 
     def visit_Call(self, node: ast.Call) -> None:
+        self._called.add(id(node.func))
+        for kw in node.keywords:
+            if kw.arg == "num_workers" and not (
+                isinstance(kw.value, ast.Constant) and kw.value.value in (0, None)
+            ):
+                self._flag(node, "num_workers other than 0", "worker processes")
         if isinstance(node.func, ast.Name):
             if node.func.id in FORBIDDEN_CALLS:
                 self._flag(node, f"{node.func.id}()", FORBIDDEN_CALLS[node.func.id])
