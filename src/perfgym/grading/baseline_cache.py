@@ -22,7 +22,7 @@ import numpy as np
 
 from perfgym.grading import sandbox_entry
 from perfgym.grading.environment import cpu_model, file_sha256, library_versions
-from perfgym.grading.evaluate import accuracy, predict_exported, test_features
+from perfgym.grading.evaluate import accuracy, normalized_features, predict_exported
 from perfgym.grading.measure import Progress, hidden_splits, measure
 from perfgym.paths import cache_dir, machine_secret
 from perfgym.tasks.spec import TaskSpec
@@ -98,7 +98,7 @@ def measure_baseline(
     acc = {}
     for label, split in splits.items():
         preds = predict_exported(
-            spec, m.runs[label].arrays, m.runs[label].meta, test_features(spec, split)
+            spec, m.runs[label].arrays, m.runs[label].meta, normalized_features(spec, split)[1]
         )
         acc[label] = accuracy(preds, split.test_labels)
         arrays[f"pred/{label}"] = preds

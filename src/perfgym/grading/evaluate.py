@@ -45,12 +45,12 @@ def hidden_split(spec: TaskSpec, n_samples: int, seed: int) -> HiddenSplit:
     return HiddenSplit(seed, *baseline.split(images, labels))
 
 
-def test_features(spec: TaskSpec, split: HiddenSplit) -> np.ndarray:
-    """Normalized hidden test features, computed by the trusted reference."""
+def normalized_features(spec: TaskSpec, split: HiddenSplit) -> tuple[np.ndarray, np.ndarray]:
+    """Normalized hidden (train, test) features, computed by the trusted reference."""
     ref = spec.reference()
     train_f = ref.extract_features(split.train_images)
     test_f = ref.extract_features(split.test_images)
-    return ref.normalize_features(train_f, test_f)[1]
+    return ref.normalize_features(train_f, test_f)
 
 
 def _forest_predict(arrays: dict[str, np.ndarray], n_trees: int, x: np.ndarray) -> np.ndarray:

@@ -141,6 +141,8 @@ def _execute(spec, source, runs, run_timeout_s, probes, timed, tmp: Path) -> Out
         "preload": list(spec.preload),
         "threads": spec.cpu_budget,
         "count_forward": [spec.model_class] if spec.model_class else [],
+        "trace": list(spec.traced_components),
+        "trace_outputs": list(spec.traced_outputs),
         "runs": [
             {k: v.replace(_IN, in_dir).replace(_OUT, out_dir) for k, v in r.items()}
             for r in job_runs

@@ -16,7 +16,12 @@ import numpy as np
 from perfgym.grading.baseline_cache import BaselineError, BaselineRecord, get_baseline
 from perfgym.grading.compare import compare_arrays
 from perfgym.grading.environment import describe
-from perfgym.grading.evaluate import EvaluationError, accuracy, predict_exported, test_features
+from perfgym.grading.evaluate import (
+    EvaluationError,
+    accuracy,
+    normalized_features,
+    predict_exported,
+)
 from perfgym.grading.measure import RUN_SEEDS, Measurement, Progress, hidden_splits, measure
 from perfgym.grading.report import ERROR, FAIL, PASS, GradeReport
 from perfgym.grading.static_checks import run_static_checks
@@ -33,6 +38,7 @@ LATER_CHECKS = (
     "e2e.ran",
     "e2e.model",
     "e2e.work",
+    "e2e.components",
     "e2e.accuracy",
     "e2e.self_consistency",
     "e2e.determinism",
@@ -161,6 +167,8 @@ def _check_runs(
         "; ".join(model_problems) or "same model kind and architecture as the baseline",
     )
     report.add("e2e.work", not work_problems, "; ".join(work_problems) or _work_summary(spec, size))
+    features = {label: normalized_features(spec, split) for label, split in splits.items()}
+    report.add("e2e.components", *_components(spec, m, features))
     if model_problems:
         return
 
@@ -168,7 +176,7 @@ def _check_runs(
     for label, split in splits.items():
         run = m.runs[label]
         try:
-            preds = predict_exported(spec, run.arrays, run.meta, test_features(spec, split))
+            preds = predict_exported(spec, run.arrays, run.meta, features[label][1])
         except EvaluationError as exc:
             report.add("e2e.accuracy", False, str(exc))
             return
@@ -203,6 +211,30 @@ def _check_runs(
         + f" of test samples (need {SELF_CONSISTENCY:.0%})",
     )
     report.add("e2e.determinism", *_determinism(m))
+
+
+def _components(spec: TaskSpec, m: Measurement, features: dict) -> tuple[bool, str]:
+    """The pipeline called the probed components, and their output on the hidden data is the
+    grader's own: a pipeline cannot run an unprobed copy (a subsampled median, say)."""
+    rtol = {p.target: p.rtol for p in spec.probes}
+    for run_id, run in m.runs.items():
+        calls = run.meta.get("calls", {})
+        missing = [n for n in spec.traced_components if not calls.get(n)]
+        if missing:
+            return False, f"run {run_id}: {spec.entry} never called {', '.join(missing)}"
+        for name in spec.traced_outputs:
+            for i, want in enumerate(features[RUN_SEEDS[run_id]]):
+                got = run.arrays.get(f"trace:{name}.{i}")
+                if got is None:
+                    return False, f"run {run_id}: no output {i} from {name}"
+                same, detail = compare_arrays(got, want, rtol.get(name, 1e-9))
+                if not same:
+                    return False, f"run {run_id}: {name} output {i} on the hidden data: {detail}"
+    names = ", ".join(spec.traced_components)
+    return (
+        True,
+        f"{spec.entry} called {names}; {', '.join(spec.traced_outputs)} matched on hidden data",
+    )
 
 
 def _model_and_work(

@@ -118,9 +118,39 @@ def _fresh_import(name: str):
     return importlib.import_module(name)
 
 
+def _trace(module, names: list, keep: list) -> tuple:
+    """Wrap the module's components to see that the pipeline really calls them (not a copy
+    that was never probed), keeping the first result of those in `keep`."""
+    calls, first = {}, {}
+
+    def wrap(name, fn):
+        def traced(*args, **kwargs):
+            out = fn(*args, **kwargs)
+            calls[name] = calls.get(name, 0) + 1
+            if name in keep and name not in first:
+                first[name] = out
+            return out
+
+        return traced
+
+    for name in names:
+        fn = module.__dict__.get(name)
+        if callable(fn) and not isinstance(fn, type):
+            setattr(module, name, wrap(name, fn))
+    return calls, first
+
+
+def _as_arrays(prefix: str, value, arrays: dict) -> None:
+    items = value if isinstance(value, tuple) else (value,)
+    for i, item in enumerate(items):
+        item = item.detach().numpy() if hasattr(item, "detach") else item
+        arrays[f"{prefix}.{i}"] = np.asarray(item)
+
+
 def _run_pipeline(job: dict, run: dict, inputs: dict) -> None:
     _TRAINED_ROWS.clear()
     module = _fresh_import(job["module"])
+    calls, first = _trace(module, job["trace"], job["trace_outputs"])
     result = getattr(module, job["entry"])(
         train_images=inputs["train_images"],
         train_labels=inputs["train_labels"],
@@ -130,7 +160,13 @@ def _run_pipeline(job: dict, run: dict, inputs: dict) -> None:
     if not isinstance(result, dict) or "model" not in result or "predictions" not in result:
         raise TypeError(f"{job['entry']} must return a dict with 'model' and 'predictions'")
     arrays = {"predictions": np.asarray(result["predictions"]).astype(np.int64).reshape(-1)}
-    meta = {"model": _export_model(result["model"], arrays), "trained_rows": dict(_TRAINED_ROWS)}
+    for name, value in first.items():
+        _as_arrays("trace:" + name, value, arrays)
+    meta = {
+        "model": _export_model(result["model"], arrays),
+        "trained_rows": dict(_TRAINED_ROWS),
+        "calls": calls,
+    }
     _write(run["output"], arrays, meta)
 
 
@@ -156,9 +192,13 @@ def _probe(module, call: dict, inputs: dict) -> list:
             k[len(prefix) :]: torch.from_numpy(v) for k, v in inputs.items() if k.startswith(prefix)
         }
         model.load_state_dict(state)
-        model.eval()
-        with torch.no_grad():
-            return [model(torch.from_numpy(inputs[call["input"]])).numpy()]
+        x = torch.from_numpy(inputs[call["input"]])
+        outs = []
+        for training in (False, True):  # the model must be the same function while training
+            model.train(training)
+            with torch.no_grad():
+                outs.append(model(x).numpy())
+        return outs
     if call["kind"] == "module_backward":
         x = torch.from_numpy(inputs[call["input"]]).clone().requires_grad_(True)
         y = target()(x)

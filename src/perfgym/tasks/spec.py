@@ -72,6 +72,8 @@ class TaskSpec:
     epochs: int | None = None
     cpu_budget: int = 1
     entry: str = "run_pipeline"
+    traced_outputs: tuple[str, ...] = ("normalize_features",)
+    """Components whose output on the hidden data the grader checks inside the pipeline."""
     import_timeout_s: float = 120.0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -94,6 +96,16 @@ class TaskSpec:
     def reference(self) -> ModuleType:
         """The trusted fast reference, which the grader uses for its own evaluation."""
         return importlib.import_module(self.package + ".reference")
+
+    @property
+    def traced_components(self) -> tuple[str, ...]:
+        """Required functions the pipeline must call (classes are checked through the model)."""
+        base = self.baseline()
+        return tuple(
+            n
+            for n in self.required_names
+            if n != self.entry and not isinstance(getattr(base, n, None), type)
+        )
 
     def size(self, name: str) -> Size:
         if name not in self.sizes:

@@ -29,13 +29,13 @@ SPEC = TaskSpec(
     model_kind="forest",
     preload=("numpy", "sklearn.ensemble"),
     probes=(
-        ProbeCall("extract_features", "call", "extract_features", args=("images",), rtol=1e-7),
+        ProbeCall("extract_features", "call", "extract_features", args=("images",), rtol=1e-9),
         ProbeCall(
             "normalize_features",
             "call",
             "normalize_features",
             args=("train_features", "test_features"),
-            rtol=1e-7,
+            rtol=1e-9,
         ),
     ),
     make_probe_inputs=_probe_inputs,

@@ -44,13 +44,13 @@ SPEC = TaskSpec(
     epochs=10,
     preload=("numpy", "torch"),
     probes=(
-        ProbeCall("extract_features", "call", "extract_features", args=("images",), rtol=1e-7),
+        ProbeCall("extract_features", "call", "extract_features", args=("images",), rtol=1e-9),
         ProbeCall(
             "normalize_features",
             "call",
             "normalize_features",
             args=("train_features", "test_features"),
-            rtol=1e-7,
+            rtol=1e-9,
         ),
         ProbeCall(
             "SimpleNN.forward", "module_forward", "SimpleNN", state="state.", input="x", rtol=1e-4
