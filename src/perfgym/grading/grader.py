@@ -40,6 +40,7 @@ LATER_CHECKS = (
     "e2e.work",
     "e2e.components",
     "e2e.accuracy",
+    "e2e.agreement",
     "e2e.self_consistency",
     "e2e.determinism",
     "budget.cpu",
@@ -83,10 +84,11 @@ def grade(
     return report
 
 
-def _finish(report: GradeReport) -> None:
+def _finish(spec: TaskSpec, report: GradeReport) -> None:
     done = {c.name.split(".")[0] if c.name.startswith("probe.") else c.name for c in report.checks}
+    optional = set() if spec.prediction_agreement else {"e2e.agreement"}
     for name in LATER_CHECKS:
-        if name not in done and not (name == "probes" and "probe" in done):
+        if name not in done | optional and not (name == "probes" and "probe" in done):
             report.add(name, None, "skipped after an earlier failure")
     report.verdict = FAIL if report.failed() else PASS
 
@@ -98,7 +100,7 @@ def _grade(spec, source, path, size, refresh, progress, report: GradeReport) -> 
     ):
         report.add(r.name, r.passed, r.detail)
     if report.failed():
-        return _finish(report)
+        return _finish(spec, report)
 
     baseline, expected, cached = get_baseline(spec, size, refresh, progress)
     report.timing["baseline"] = {
@@ -117,12 +119,12 @@ def _grade(spec, source, path, size, refresh, progress, report: GradeReport) -> 
     if not any(c.name.startswith("probe.") for c in report.checks):
         _check_probes(spec, m, expected, report)
     if report.failed():
-        return _finish(report)
+        return _finish(spec, report)
     _check_runs(spec, size, m, splits, baseline, expected, report)
     if report.failed():
-        return _finish(report)
+        return _finish(spec, report)
     _check_speed(spec, size, m, baseline, report)
-    _finish(report)
+    _finish(spec, report)
 
 
 def _check_probes(spec: TaskSpec, m: Measurement, expected: dict, report: GradeReport) -> bool:
@@ -172,7 +174,7 @@ def _check_runs(
     if model_problems:
         return
 
-    acc_rows, acc_ok, consistency = [], True, []
+    acc_rows, acc_ok, consistency, agreement = [], True, [], []
     for label, split in splits.items():
         run = m.runs[label]
         try:
@@ -182,7 +184,9 @@ def _check_runs(
             return
         cand = accuracy(preds, split.test_labels)
         base = baseline.accuracy[label]
-        acc_ok &= abs(cand - base) <= spec.accuracy_tolerance + 1e-12
+        acc_ok &= abs(cand - base) <= spec.tolerance(size) + 1e-12
+        if spec.prediction_agreement is not None:
+            agreement.append(float(np.mean(preds == expected[f"pred/{label}"])))
         acc_rows.append({"seed": label, "baseline": base, "candidate": cand})
         own = run.arrays.get("predictions")
         agree = (
@@ -191,7 +195,7 @@ def _check_runs(
         consistency.append(agree)
     report.accuracy = {
         "chance": 0.1,
-        "tolerance": spec.accuracy_tolerance,
+        "tolerance": spec.tolerance(size),
         "per_seed": acc_rows,
     }
     report.add(
@@ -201,8 +205,17 @@ def _check_runs(
             f"seed {r['seed']}: {r['candidate']:.4f} vs baseline {r['baseline']:.4f}"
             for r in acc_rows
         )
-        + f" (tolerance {spec.accuracy_tolerance})",
+        + f" (tolerance {spec.tolerance(size)})",
     )
+    if agreement:
+        report.add(
+            "e2e.agreement",
+            min(agreement) >= spec.prediction_agreement,
+            "the model predicts the baseline model's labels on "
+            + ", ".join(f"{a:.1%}" for a in agreement)
+            + f" of hidden test samples (need {spec.prediction_agreement:.0%}: same features and"
+            " seed give the same forest)",
+        )
     report.add(
         "e2e.self_consistency",
         min(consistency) >= SELF_CONSISTENCY,

@@ -52,5 +52,5 @@ def render_prompt(
         must_keep=spec.must_keep[0].upper() + spec.must_keep[1:],
         may_change=spec.may_change,
         budget=spec.cpu_budget,
-        tolerance=spec.accuracy_tolerance,
+        tolerance=spec.tolerance(size),
     )

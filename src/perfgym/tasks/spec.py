@@ -25,6 +25,8 @@ class Size:
     reference_speedup: float
     """Measured speedup of the hidden reference at this size; the reward's 1.0 point."""
     run_timeout_s: float
+    accuracy_tolerance: float | None = None
+    """Overrides the task's tolerance at this size (small test sets need a wider one)."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,13 @@ class TaskSpec:
     traced_outputs: tuple[str, ...] = ("normalize_features",)
     """Components whose output on the hidden data the grader checks inside the pipeline."""
     import_timeout_s: float = 120.0
+    prediction_agreement: float | None = None
+    """Share of test predictions that must equal the baseline's (for deterministic models)."""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def tolerance(self, size: str) -> float:
+        override = self.size(size).accuracy_tolerance
+        return self.accuracy_tolerance if override is None else override
 
     @property
     def package_dir(self) -> Path:
