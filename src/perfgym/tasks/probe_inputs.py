@@ -11,6 +11,44 @@ from types import ModuleType
 
 import numpy as np
 
+from perfgym.tasks.spec import ProbeCall
+
+FEATURE_PROBES = (
+    ProbeCall("extract_features", "call", "extract_features", args=("images",), rtol=1e-9),
+    ProbeCall(
+        "normalize_features",
+        "call",
+        "normalize_features",
+        args=("train_features", "test_features"),
+        rtol=1e-9,
+    ),
+)
+"""The two feature components every task has, compared at float64 precision."""
+
+
+def model_probe(model_class: str) -> ProbeCall:
+    """The task model's forward for given weights, in eval and training mode."""
+    return ProbeCall(
+        f"{model_class}.forward",
+        "module_forward",
+        model_class,
+        state="state.",
+        input="x",
+        rtol=1e-4,
+    )
+
+
+def feature_probe_inputs(baseline: ModuleType, seed: int, n_cols: int) -> dict[str, np.ndarray]:
+    return {"images": probe_images(baseline, seed), **probe_features(seed, n_cols)}
+
+
+def model_probe_inputs(model_class: type, seed: int, n_cols: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed + 4)
+    return {
+        **probe_model_state(model_class, seed),
+        "x": rng.normal(0.0, 2.0, size=(64, n_cols)).astype(np.float32),
+    }
+
 
 def probe_images(baseline: ModuleType, seed: int, n: int = 40) -> np.ndarray:
     images, _ = baseline.make_dataset(n, seed)

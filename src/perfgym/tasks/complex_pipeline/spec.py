@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from perfgym.tasks.probe_inputs import (
+    FEATURE_PROBES,
+    feature_probe_inputs,
+    model_probe,
+    model_probe_inputs,
     probe_activations,
-    probe_features,
-    probe_images,
-    probe_model_state,
 )
 from perfgym.tasks.spec import ProbeCall, Size, TaskSpec
 
@@ -16,12 +17,9 @@ from perfgym.tasks.spec import ProbeCall, Size, TaskSpec
 def _probe_inputs(seed: int) -> dict[str, np.ndarray]:
     from perfgym.tasks.complex_pipeline import baseline
 
-    rng = np.random.default_rng(seed + 4)
     return {
-        "images": probe_images(baseline, seed),
-        **probe_features(seed, 13),
-        **probe_model_state(baseline.ComplexNN, seed),
-        "x": rng.normal(0.0, 2.0, size=(64, 13)).astype(np.float32),
+        **feature_probe_inputs(baseline, seed, 13),
+        **model_probe_inputs(baseline.ComplexNN, seed, 13),
         **probe_activations(seed),
     }
 
@@ -59,14 +57,7 @@ SPEC = TaskSpec(
     epochs=3,
     preload=("numpy", "torch"),
     probes=(
-        ProbeCall("extract_features", "call", "extract_features", args=("images",), rtol=1e-9),
-        ProbeCall(
-            "normalize_features",
-            "call",
-            "normalize_features",
-            args=("train_features", "test_features"),
-            rtol=1e-9,
-        ),
+        *FEATURE_PROBES,
         ProbeCall(
             "CustomActivation.backward",
             "module_backward",
@@ -75,9 +66,7 @@ SPEC = TaskSpec(
             grad="act_grad",
             rtol=1e-4,
         ),
-        ProbeCall(
-            "ComplexNN.forward", "module_forward", "ComplexNN", state="state.", input="x", rtol=1e-4
-        ),
+        model_probe("ComplexNN"),
     ),
     make_probe_inputs=_probe_inputs,
     must_keep="the 13 features exactly as defined (the gradient window is 27x27), the "

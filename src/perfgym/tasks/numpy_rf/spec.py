@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from perfgym.tasks.probe_inputs import probe_features, probe_images
-from perfgym.tasks.spec import ProbeCall, Size, TaskSpec
+from perfgym.tasks.probe_inputs import FEATURE_PROBES, feature_probe_inputs
+from perfgym.tasks.spec import Size, TaskSpec
 
 
 def _probe_inputs(seed: int) -> dict[str, np.ndarray]:
     from perfgym.tasks.numpy_rf import baseline
 
-    return {"images": probe_images(baseline, seed), **probe_features(seed, 8)}
+    return feature_probe_inputs(baseline, seed, 8)
 
 
 SPEC = TaskSpec(
@@ -29,16 +29,7 @@ SPEC = TaskSpec(
     required_names=("extract_features", "normalize_features", "train_model", "run_pipeline"),
     model_kind="forest",
     preload=("numpy", "sklearn.ensemble"),
-    probes=(
-        ProbeCall("extract_features", "call", "extract_features", args=("images",), rtol=1e-9),
-        ProbeCall(
-            "normalize_features",
-            "call",
-            "normalize_features",
-            args=("train_features", "test_features"),
-            rtol=1e-9,
-        ),
-    ),
+    probes=FEATURE_PROBES,
     make_probe_inputs=_probe_inputs,
     must_keep="the 8 features and their order, the z-score normalization with the training "
     "set's statistics, and train_model's forest: RandomForestClassifier(n_estimators=100, "

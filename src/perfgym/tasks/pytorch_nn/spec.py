@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from perfgym.tasks.probe_inputs import probe_features, probe_images, probe_model_state
-from perfgym.tasks.spec import ProbeCall, Size, TaskSpec
+from perfgym.tasks.probe_inputs import (
+    FEATURE_PROBES,
+    feature_probe_inputs,
+    model_probe,
+    model_probe_inputs,
+)
+from perfgym.tasks.spec import Size, TaskSpec
 
 
 def _probe_inputs(seed: int) -> dict[str, np.ndarray]:
     from perfgym.tasks.pytorch_nn import baseline
 
-    rng = np.random.default_rng(seed + 4)
     return {
-        "images": probe_images(baseline, seed),
-        **probe_features(seed, 8),
-        **probe_model_state(baseline.SimpleNN, seed),
-        "x": rng.normal(0.0, 2.0, size=(64, 8)).astype(np.float32),
+        **feature_probe_inputs(baseline, seed, 8),
+        **model_probe_inputs(baseline.SimpleNN, seed, 8),
     }
 
 
@@ -49,19 +51,7 @@ SPEC = TaskSpec(
     model_class="SimpleNN",
     epochs=7,
     preload=("numpy", "torch"),
-    probes=(
-        ProbeCall("extract_features", "call", "extract_features", args=("images",), rtol=1e-9),
-        ProbeCall(
-            "normalize_features",
-            "call",
-            "normalize_features",
-            args=("train_features", "test_features"),
-            rtol=1e-9,
-        ),
-        ProbeCall(
-            "SimpleNN.forward", "module_forward", "SimpleNN", state="state.", input="x", rtol=1e-4
-        ),
-    ),
+    probes=(*FEATURE_PROBES, model_probe("SimpleNN")),
     make_probe_inputs=_probe_inputs,
     must_keep="the 8 features, the normalization, SimpleNN's architecture, Adam with its "
     "learning rate, CrossEntropyLoss, torch.manual_seed(seed) before the model is built, and "
