@@ -80,7 +80,7 @@ def test_grade_json_pass_and_out_dir(tmp_path):
     assert report == json.loads((tmp_path / "grade.json").read_text())
     assert report["verdict"] == "pass"
     t = report["timing"]
-    assert len(t["candidate"]["samples"]) == 3 and len(t["baseline"]["samples"]) == 3
+    assert len(t["candidate"]["samples"]) == 5 and len(t["baseline"]["samples"]) == 5
     lo, hi = t["speedup_interval_95"]
     assert lo <= t["speedup"] <= hi
     assert {"sandbox", "libraries", "cpu_budget"} <= report["environment"].keys()

@@ -23,7 +23,7 @@ import numpy as np
 from perfgym.grading import sandbox_entry
 from perfgym.grading.environment import cpu_model, file_sha256, library_versions
 from perfgym.grading.evaluate import accuracy, normalized_features, predict_exported
-from perfgym.grading.measure import Progress, hidden_splits, measure
+from perfgym.grading.measure import RUN_SEEDS, Progress, hidden_splits, measure
 from perfgym.paths import cache_dir, machine_secret
 from perfgym.tasks.spec import TaskSpec
 
@@ -92,7 +92,7 @@ def measure_baseline(
     m = measure(spec, spec.baseline_path, size, splits, spec.size(size).run_timeout_s * 2, progress)
     problems = list(m.process_errors) + [r.error for r in m.runs.values() if r.error]
     problems += [f"probe {k}: {v}" for k, v in m.probe_errors.items()]
-    if problems or len(m.runs) != 3:
+    if problems or set(m.runs) != set(RUN_SEEDS):
         raise BaselineError("the baseline did not run cleanly: " + "; ".join(problems))
     arrays = {f"probe/{k}": v for k, v in m.probe_arrays.items()}
     acc = {}

@@ -160,7 +160,7 @@ def _check_runs(
     if errors or set(m.runs) != set(RUN_SEEDS):
         report.add("e2e.ran", False, "; ".join(errors) or "not every timed run finished")
         return
-    report.add("e2e.ran", True, "runs A, B and A again finished on hidden seeds")
+    report.add("e2e.ran", True, f"timed runs {', '.join(RUN_SEEDS)} finished on hidden seeds")
 
     model_problems, work_problems = _model_and_work(spec, size, m, baseline)
     report.add(
@@ -311,16 +311,17 @@ def _work_summary(spec: TaskSpec, size: str) -> str:
 
 
 def _determinism(m: Measurement) -> tuple[bool, str]:
-    a, a2 = m.runs["A"].arrays, m.runs["A2"].arrays
-    if a.keys() != a2.keys():
-        return False, "runs A and A-again returned different things"
-    for key in sorted(a):
-        if a[key].shape != a2[key].shape or not np.array_equal(a[key], a2[key]):
-            return (
-                False,
-                f"hidden seed A run twice gave different {key!r}: seed every random source",
-            )
-    return True, "hidden seed A run twice, in two processes, gave identical results"
+    for first, again in (("A", "A2"), ("B", "B2")):
+        a, a2 = m.runs[first].arrays, m.runs[again].arrays
+        if a.keys() != a2.keys():
+            return False, f"runs {first} and {again} returned different things"
+        for key in sorted(a):
+            if a[key].shape != a2[key].shape or not np.array_equal(a[key], a2[key]):
+                return False, (
+                    f"hidden seed {first} run twice gave different {key!r}: "
+                    "seed every random source"
+                )
+    return True, "hidden seeds A and B, each run in two processes, gave identical results"
 
 
 def _check_speed(

@@ -1,8 +1,9 @@
-"""One measurement of a pipeline file: three timed runs on two hidden seeds, plus the probes.
+"""One measurement of a pipeline file: five timed runs on two hidden seeds, plus the probes.
 
-Process 1 runs hidden seed A (timed), then the equivalence probes; process 2 runs hidden seed B
-and then A again (both timed), so determinism is checked across processes. The baseline and the
-candidate are measured by exactly this code, under the same CPU budget.
+Process 1 runs hidden seeds A and B (timed), then the equivalence probes; process 2 runs A, B
+and A again (timed), so determinism is checked across processes and the median has five
+samples. The baseline and the candidate are measured by exactly this code, under the same CPU
+budget.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from perfgym.grading.execution import Outcome, RunOutput, execute
 from perfgym.paths import machine_secret
 from perfgym.tasks.spec import TaskSpec
 
-RUN_SEEDS = {"A": "A", "B": "B", "A2": "A"}
-"""Timed run id -> hidden seed label; A2 repeats A in another process for determinism."""
+PROCESSES = (("A", "B"), ("A2", "B2", "A3"))
+"""Timed runs per sandboxed process: five samples; A2 and B2 repeat A and B in another process
+(determinism). The probes run in the first process after its runs."""
+RUN_SEEDS = {run: run[0] for runs in PROCESSES for run in runs}
+"""Timed run id -> hidden seed label."""
 
 Progress = Callable[[str], None]
 
@@ -60,21 +64,20 @@ def measure(
     m = Measurement()
     probe_seed = hidden_seed(spec.id, "probes")
     probes = (spec.make_probe_inputs(probe_seed), spec.probes)
-    progress("run A (timed) and equivalence probes")
-    first = execute(
-        spec, source, [("A", splits["A"].sandbox_inputs())], run_timeout_s, probes=probes
-    )
-    _collect(m, first)
-    if first.error or stop_after_probes(m):
-        return m
-    progress("runs B and A again (timed)")
-    second = execute(
-        spec,
-        source,
-        [("B", splits["B"].sandbox_inputs()), ("A2", splits["A"].sandbox_inputs())],
-        run_timeout_s,
-    )
-    _collect(m, second)
+    for index, runs in enumerate(PROCESSES):
+        progress(
+            f"timed runs {', '.join(runs)}" + (" and equivalence probes" if index == 0 else "")
+        )
+        outcome = execute(
+            spec,
+            source,
+            [(run, splits[RUN_SEEDS[run]].sandbox_inputs()) for run in runs],
+            run_timeout_s,
+            probes=probes if index == 0 else None,
+        )
+        _collect(m, outcome)
+        if outcome.error or (index == 0 and stop_after_probes(m)):
+            break
     return m
 
 
