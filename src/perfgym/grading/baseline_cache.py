@@ -23,7 +23,7 @@ import numpy as np
 from perfgym.grading import sandbox_entry
 from perfgym.grading.environment import cpu_model, file_sha256, library_versions
 from perfgym.grading.evaluate import accuracy, normalized_features, predict_exported
-from perfgym.grading.measure import RUN_SEEDS, Progress, hidden_splits, measure
+from perfgym.grading.measure import PROCESSES, RUN_SEEDS, Progress, hidden_splits, measure
 from perfgym.paths import cache_dir, machine_secret
 from perfgym.tasks.spec import TaskSpec
 
@@ -58,6 +58,7 @@ def cache_key(spec: TaskSpec, size: str) -> str:
         "baseline": file_sha256(spec.baseline_path),
         "reference": file_sha256(spec.reference_path),
         "entry": file_sha256(sandbox_entry.__file__),
+        "runs": PROCESSES,
         "probes": [p.to_json() for p in spec.probes],
         "versions": library_versions(),
         "cpu": cpu_model(),
