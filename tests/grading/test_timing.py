@@ -20,3 +20,14 @@ def test_reward_is_log_speedup_normalized_by_reference():
     assert math.isclose(normalized_reward(20.0, 20.0), 1.0)
     assert normalized_reward(40.0, 20.0) > 1.0
     assert math.isclose(normalized_reward(math.sqrt(20.0), 20.0), 0.5)
+
+
+def test_calibration_cancels_a_machine_that_runs_slower():
+    from perfgym.grading.timing import calibrated
+
+    # The same work measured on a machine that ran 30% slower for the candidate's runs.
+    base = calibrated({"A": 10.0, "B": 10.0}, {"A": 0.5, "B": 0.5})
+    cand = calibrated({"A": 1.3, "B": 1.3}, {"A": 0.65, "B": 0.65})
+    assert math.isclose(speedup_interval(base, cand)[0], 10.0)
+    # Without every calibration the raw times are used.
+    assert calibrated({"A": 2.0}, {"A": None}) == [2.0]

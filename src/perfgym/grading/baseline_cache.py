@@ -39,6 +39,7 @@ class BaselineRecord:
     key: str
     samples: dict[str, float]
     cpu: dict[str, float]
+    calibration: dict[str, float | None]
     accuracy: dict[str, float]
     model: dict[str, Any]
     """Exported model description of run A (kind, class, params, weight shapes)."""
@@ -113,6 +114,7 @@ def measure_baseline(
         key=cache_key(spec, size),
         samples={k: r.wall_s for k, r in m.runs.items()},
         cpu={k: r.cpu_s for k, r in m.runs.items()},
+        calibration={k: r.calibration_s for k, r in m.runs.items()},
         accuracy=acc,
         model=model,
         measured_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -37,6 +37,8 @@ class RunOutput:
     id: str
     wall_s: float | None = None
     cpu_s: float | None = None
+    calibration_s: float | None = None
+    """The fixed calibration workload's time on the same CPU right before this run."""
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
@@ -211,6 +213,10 @@ def _one_run(
     nonce = secrets.token_hex(16)
     with slot:
         proc.set_affinity(cpus[0])
+        c0 = time.perf_counter()
+        os.write(go_w, f"calibrate {nonce}\n".encode())
+        calibrated = lines.next(120) == f"calibrated {nonce}"
+        run.calibration_s = time.perf_counter() - c0 if calibrated else None
         cpu0 = proc.cpu_seconds()
         t0 = time.perf_counter()
         os.write(go_w, f"go {nonce}\n".encode())

@@ -25,7 +25,12 @@ from perfgym.grading.evaluate import (
 from perfgym.grading.measure import RUN_SEEDS, Measurement, Progress, hidden_splits, measure
 from perfgym.grading.report import ERROR, FAIL, PASS, GradeReport
 from perfgym.grading.static_checks import run_static_checks
-from perfgym.grading.timing import budget_cpus, normalized_reward, speedup_interval
+from perfgym.grading.timing import (
+    budget_cpus,
+    calibrated,
+    normalized_reward,
+    speedup_interval,
+)
 from perfgym.sandbox import SandboxError
 from perfgym.tasks.spec import TaskSpec
 
@@ -340,18 +345,28 @@ def _check_speed(
         if over
         else f"within {spec.cpu_budget} CPU",
     )
-    point, lo, hi = speedup_interval(list(baseline.samples.values()), cand)
+    raw = speedup_interval(list(baseline.samples.values()), cand)[0]
+    point, lo, hi = speedup_interval(
+        calibrated(baseline.samples, baseline.calibration),
+        calibrated(
+            {k: r.wall_s for k, r in m.runs.items()},
+            {k: r.calibration_s for k, r in m.runs.items()},
+        ),
+    )
     target = spec.size(size).target_speedup
     report.timing["candidate"] = {
         "samples": {k: r.wall_s for k, r in m.runs.items()},
         "median": float(np.median(cand)),
         "cpu": {k: r.cpu_s for k, r in m.runs.items()},
     }
-    report.timing.update({"speedup": point, "speedup_interval_95": [lo, hi]})
+    report.timing["baseline"]["calibration"] = baseline.calibration
+    report.timing["candidate"]["calibration"] = {k: r.calibration_s for k, r in m.runs.items()}
+    report.timing.update({"speedup": point, "speedup_interval_95": [lo, hi], "speedup_raw": raw})
     report.add(
         "speed.target",
         point >= target,
-        f"speedup {point:.2f}x (95% interval {lo:.2f}-{hi:.2f}) vs target {target:g}x",
+        f"speedup {point:.2f}x (95% interval {lo:.2f}-{hi:.2f}; {raw:.2f}x before calibration)"
+        f" vs target {target:g}x",
     )
     cheated_or_wrong = any(c.passed is False and c.name != "speed.target" for c in report.checks)
     if not cheated_or_wrong:

@@ -50,6 +50,14 @@ def speedup_interval(
     return point, float(lo), float(hi)
 
 
+def calibrated(samples: dict[str, float], calibration: dict[str, float | None]) -> list[float]:
+    """Run times in units of the calibration workload timed just before each run; the raw
+    times when any calibration is missing."""
+    if any(calibration.get(k) in (None, 0) for k in samples):
+        return list(samples.values())
+    return [samples[k] / calibration[k] for k in samples]
+
+
 def normalized_reward(speedup: float, reference_speedup: float) -> float:
     """Log speedup scaled so the baseline scores 0 and the reference 1; not capped above."""
     if speedup <= 1.0 or reference_speedup <= 1.0:
