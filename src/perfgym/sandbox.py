@@ -275,12 +275,14 @@ class SandboxProcess:
         for f in _ETC_FILES:
             if os.path.exists(f):
                 args += ["--ro-bind", f, f]
+        # The private /tmp first: the interpreter may live below /tmp (a clone there) and its
+        # bind must land on top of the tmpfs, not under it.
+        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/dev/shm"]
         for root in _python_roots():
             args += ["--ro-bind", str(root), str(root)]
         for hidden in hidden_paths():
             if any(hidden.is_relative_to(r) for r in _python_roots()) and hidden.exists():
                 args += ["--tmpfs", str(hidden)]
-        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/dev/shm"]
         args += ["--bind", str(Path(self.workdir).resolve()), WORKSPACE]
         for m in self.mounts:
             args += ["--bind" if m.writable else "--ro-bind", str(Path(m.host).resolve()), m.target]
