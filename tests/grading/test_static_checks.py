@@ -101,6 +101,24 @@ def test_required_names(source, needle):
         ("import torch\ntorch.nn.modules.module._global_forward_hooks.clear()", "private"),
         ("import pickle", "serialized state"),
         ("import importlib", "dynamic imports"),
+        # obfuscated and indirect routes to the same things
+        ("import os\ngetattr(os, 'sched_setaffinity')(0, {0, 1})", "CPU affinity"),
+        ("t = __builtins__['__import__']('threading')", "patching builtins"),
+        ("f = RandomForestClassifier(**{'n_jobs': 2})", "more CPUs"),
+        ("from threadpoolctl import threadpool_limits", "thread counts"),
+        ("c = ().__class__.__base__.__subclasses__()", "class introspection"),
+        ("import os\nos.write(6, b'done A')", "raw file descriptors"),
+        ("import sys\nf = open('/proc/self/mem', 'rb')", "grader's process"),
+        ("x = open('/io/out/A.npz', 'wb')", "grader's process"),
+        ("from os import fdopen", "raw file descriptors"),
+        ("import operator, os\noperator.attrgetter('sched_setaffinity')(os)(0, {0, 1})", "hidden"),
+        ("import os\ng = getattr\ng(os, 'fork')()", "hidden attribute access"),
+        ("import functools, os\nfunctools.reduce(getattr, ['path'], os)", "hidden attribute"),
+        ("import os\nos.__getattribute__('fork')", "hidden attribute access"),
+        ("import pydoc\npydoc.locate('os.fork')", "dynamic imports"),
+        ("import runpy", "dynamic imports"),
+        ("from torch.utils.data import DataLoader\nDataLoader([], num_workers=4)", "worker"),
+        ("import numpy as np\nnp.ctypeslib.load_library('x', '.')", "native calls"),
     ],
 )
 def test_forbidden_constructs(snippet, why):
@@ -134,50 +152,3 @@ def test_task_baseline_and_reference_pass_static_checks(task_id):
     for source in (base, spec.reference_path.read_text()):
         results = run_static_checks(source, base, spec.required_names, spec.entry)
         assert all(r.passed for r in results), [r for r in results if not r.passed]
-
-
-@pytest.mark.parametrize(
-    ("snippet", "why"),
-    [
-        ("import os\ngetattr(os, 'sched_setaffinity')(0, {0, 1})", "CPU affinity"),
-        ("t = __builtins__['__import__']('threading')", "patching builtins"),
-        ("f = RandomForestClassifier(**{'n_jobs': 2})", "more CPUs"),
-        ("from threadpoolctl import threadpool_limits", "thread counts"),
-        ("c = ().__class__.__base__.__subclasses__()", "class introspection"),
-    ],
-)
-def test_obfuscated_cheats(snippet, why):
-    ok, detail = _results(BASE + "\n" + snippet + "\n")["static.forbidden"]
-    assert not ok and why in detail
-
-
-@pytest.mark.parametrize(
-    ("snippet", "why"),
-    [
-        ("import os\nos.write(6, b'done A')", "raw file descriptors"),
-        ("import sys\nf = open('/proc/self/mem', 'rb')", "grader's process"),
-        ("x = open('/io/out/A.npz', 'wb')", "grader's process"),
-        ("from os import fdopen", "raw file descriptors"),
-    ],
-)
-def test_reaching_for_the_graders_pipes_or_files(snippet, why):
-    ok, detail = _results(BASE + "\n" + snippet + "\n")["static.forbidden"]
-    assert not ok and why in detail
-
-
-@pytest.mark.parametrize(
-    ("snippet", "why"),
-    [
-        ("import operator, os\noperator.attrgetter('sched_setaffinity')(os)(0, {0, 1})", "hidden"),
-        ("import os\ng = getattr\ng(os, 'fork')()", "hidden attribute access"),
-        ("import functools, os\nfunctools.reduce(getattr, ['path'], os)", "hidden attribute"),
-        ("import os\nos.__getattribute__('fork')", "hidden attribute access"),
-        ("import pydoc\npydoc.locate('os.fork')", "dynamic imports"),
-        ("import runpy", "dynamic imports"),
-        ("from torch.utils.data import DataLoader\nDataLoader([], num_workers=4)", "worker"),
-        ("import numpy as np\nnp.ctypeslib.load_library('x', '.')", "native calls"),
-    ],
-)
-def test_indirect_access_is_rejected(snippet, why):
-    ok, detail = _results(BASE + "\n" + snippet + "\n")["static.forbidden"]
-    assert not ok and why in detail
