@@ -74,8 +74,10 @@ def _dir(spec: TaskSpec, size: str) -> Path:
     return cache_dir() / "baseline" / f"{spec.id}-{size}-{cache_key(spec, size)}"
 
 
-def load(spec: TaskSpec, size: str) -> tuple[BaselineRecord, dict[str, np.ndarray]] | None:
-    d = _dir(spec, size)
+def load(
+    spec: TaskSpec, size: str, d: Path | None = None
+) -> tuple[BaselineRecord, dict[str, np.ndarray]] | None:
+    d = d or _dir(spec, size)
     try:
         record = BaselineRecord(**json.loads((d / "record.json").read_text()))
         with np.load(d / "arrays.npz", allow_pickle=False) as data:
@@ -86,9 +88,10 @@ def load(spec: TaskSpec, size: str) -> tuple[BaselineRecord, dict[str, np.ndarra
 
 
 def measure_baseline(
-    spec: TaskSpec, size: str, progress: Progress = lambda _: None
+    spec: TaskSpec, size: str, progress: Progress = lambda _: None, d: Path | None = None
 ) -> tuple[BaselineRecord, dict[str, np.ndarray]]:
-    """Measure the baseline now and store it (atomically) in the cache."""
+    """Measure the baseline now and store it (atomically) in the cache directory `d`."""
+    d = d or _dir(spec, size)
     start = time.monotonic()
     splits = hidden_splits(spec, size)
     m = measure(spec, spec.baseline_path, size, splits, spec.size(size).run_timeout_s * 2, progress)
@@ -111,7 +114,7 @@ def measure_baseline(
     record = BaselineRecord(
         task=spec.id,
         size=size,
-        key=cache_key(spec, size),
+        key=d.name.rsplit("-", 1)[1],
         samples={k: r.wall_s for k, r in m.runs.items()},
         cpu={k: r.cpu_s for k, r in m.runs.items()},
         calibration={k: r.calibration_s for k, r in m.runs.items()},
@@ -120,7 +123,6 @@ def measure_baseline(
         measured_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         measured_seconds=time.monotonic() - start,
     )
-    d = _dir(spec, size)
     tmp = d.with_name(d.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -135,13 +137,14 @@ def get_baseline(
     spec: TaskSpec, size: str, refresh: bool = False, progress: Progress = lambda _: None
 ) -> tuple[BaselineRecord, dict[str, np.ndarray], bool]:
     """The cached baseline, or a fresh measurement; the flag says whether it came from cache."""
-    if not refresh and (hit := load(spec, size)) is not None:
+    d = _dir(spec, size)  # hashes the task's files: once per call
+    if not refresh and (hit := load(spec, size, d)) is not None:
         return *hit, True
-    lock = _dir(spec, size).with_suffix(".lock")
+    lock = d.with_suffix(".lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "a") as f:  # one measurement at a time; others wait, then reuse it
         fcntl.flock(f, fcntl.LOCK_EX)
-        if not refresh and (hit := load(spec, size)) is not None:
+        if not refresh and (hit := load(spec, size, d)) is not None:
             return *hit, True
         progress(f"measuring the baseline of {spec.id} ({size}); cached for later gradings")
-        return *measure_baseline(spec, size, progress), False
+        return *measure_baseline(spec, size, progress, d), False

@@ -8,6 +8,7 @@ both ends, so work on extra CPUs shows. Results are read the moment `done` arriv
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -112,20 +113,10 @@ def _execute(spec, source, runs, run_timeout_s, probes, timed, tmp: Path) -> Out
         d.chmod(0o777)
     shutil.copyfile(source, ws / "submission.py")
     shutil.copyfile(sandbox_entry.__file__, io_in / "entry.py")
-    proc_probe = None
-    job_runs = []
     for run_id, inputs in runs:
         np.savez(io_in / f"{run_id}.npz", **inputs)
-        job_runs.append(
-            {"id": run_id, "inputs": f"{_IN}/{run_id}.npz", "output": f"{_OUT}/{run_id}.npz"}
-        )
     if probes is not None:
         np.savez(io_in / "probes.npz", **probes[0])
-        proc_probe = {
-            "inputs": f"{_IN}/probes.npz",
-            "output": f"{_OUT}/probes.npz",
-            "calls": [c.to_json() for c in probes[1]],
-        }
     mounts = [Mount(io_in, _IN), Mount(io_out, _OUT, writable=True)]
     limits = Limits(
         timeout_s=spec.import_timeout_s + run_timeout_s * len(runs) + 120,
@@ -135,7 +126,7 @@ def _execute(spec, source, runs, run_timeout_s, probes, timed, tmp: Path) -> Out
     go_r, go_w = os.pipe()
     ctrl_r, ctrl_w = os.pipe()
     proc = SandboxProcess([], ws, limits, mounts, pass_fds=(go_r, ctrl_w))
-    in_dir, out_dir = (str(io_in), str(io_out)) if proc.mode == "fallback" else (_IN, _OUT)
+    in_dir, out_dir = proc.inside(io_in), proc.inside(io_out)
     job = {
         "workspace": proc.inside(ws),
         "module": "submission",
@@ -146,15 +137,15 @@ def _execute(spec, source, runs, run_timeout_s, probes, timed, tmp: Path) -> Out
         "trace": list(spec.traced_components),
         "trace_outputs": list(spec.traced_outputs),
         "runs": [
-            {k: v.replace(_IN, in_dir).replace(_OUT, out_dir) for k, v in r.items()}
-            for r in job_runs
+            {"id": r, "inputs": f"{in_dir}/{r}.npz", "output": f"{out_dir}/{r}.npz"}
+            for r, _ in runs
         ],
         "probes": None
-        if proc_probe is None
+        if probes is None
         else {
-            **proc_probe,
-            "inputs": proc_probe["inputs"].replace(_IN, in_dir),
-            "output": proc_probe["output"].replace(_OUT, out_dir),
+            "inputs": f"{in_dir}/probes.npz",
+            "output": f"{out_dir}/probes.npz",
+            "calls": [c.to_json() for c in probes[1]],
         },
     }
     proc.argv = [sys.executable, "-I", f"{in_dir}/entry.py", str(go_r), str(ctrl_w)]
@@ -207,8 +198,6 @@ def _one_run(
     timed: bool,
 ) -> bool:
     """Time one run from `go` to `done`; False when the process is no longer usable."""
-    import contextlib
-
     slot = timing_slot() if timed else contextlib.nullcontext()
     nonce = secrets.token_hex(16)
     with slot:
