@@ -7,7 +7,7 @@ import math
 from perfgym.grading.timing import normalized_reward, speedup_interval
 
 
-def test_speedup_is_ratio_of_medians_with_an_interval_around_it():
+def test_speedup_is_a_ratio_with_an_interval_around_it():
     point, lo, hi = speedup_interval([10.0, 11.0, 9.0], [1.0, 1.1, 0.9])
     assert math.isclose(point, 10.0)
     assert lo <= point <= hi
@@ -22,12 +22,13 @@ def test_reward_is_log_speedup_normalized_by_reference():
     assert math.isclose(normalized_reward(math.sqrt(20.0), 20.0), 0.5)
 
 
-def test_calibration_cancels_a_machine_that_runs_slower():
-    from perfgym.grading.timing import calibrated
-
-    # The same work measured on a machine that ran 30% slower for the candidate's runs.
-    base = calibrated({"A": 10.0, "B": 10.0}, {"A": 0.5, "B": 0.5})
-    cand = calibrated({"A": 1.3, "B": 1.3}, {"A": 0.65, "B": 0.65})
-    assert math.isclose(speedup_interval(base, cand)[0], 10.0)
-    # Without every calibration the raw times are used.
-    assert calibrated({"A": 2.0}, {"A": None}) == [2.0]
+def test_speedup_compares_the_fast_end_and_ignores_one_freak_run():
+    # Interference lengthens some runs; one run far faster than the rest (a cache hit) is one
+    # sample out of five and cannot set the speedup alone.
+    baseline = [10.0, 10.0, 12.0, 15.0, 11.0]
+    steady = speedup_interval(baseline, [1.0, 1.0, 1.2, 1.5, 1.1])[0]
+    assert math.isclose(steady, 10.0)
+    with_freak = speedup_interval(baseline, [1.0, 1.0, 1.2, 1.5, 0.01])[0]
+    assert math.isclose(with_freak, 10.0)
+    noisy = speedup_interval(baseline, [1.0, 1.0, 1.6, 1.9, 1.7])[0]
+    assert math.isclose(noisy, 10.0)

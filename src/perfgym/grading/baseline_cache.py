@@ -39,7 +39,6 @@ class BaselineRecord:
     key: str
     samples: dict[str, float]
     cpu: dict[str, float]
-    calibration: dict[str, float | None]
     accuracy: dict[str, float]
     model: dict[str, Any]
     """Exported model description of run A (kind, class, params, weight shapes)."""
@@ -51,8 +50,9 @@ class BaselineRecord:
         return float(np.median(list(self.samples.values())))
 
 
-def cache_key(spec: TaskSpec, size: str) -> str:
+def cache_key(spec: TaskSpec, size: str, public: bool = False) -> str:
     parts = {
+        "public": public,
         "task": spec.id,
         "size": size,
         "n_samples": spec.size(size).n_samples,
@@ -70,8 +70,9 @@ def cache_key(spec: TaskSpec, size: str) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def _dir(spec: TaskSpec, size: str) -> Path:
-    return cache_dir() / "baseline" / f"{spec.id}-{size}-{cache_key(spec, size)}"
+def _dir(spec: TaskSpec, size: str, public: bool = False) -> Path:
+    name = f"{spec.id}-{size}{'-public' if public else ''}"
+    return cache_dir() / "baseline" / f"{name}-{cache_key(spec, size, public)}"
 
 
 def load(
@@ -88,13 +89,18 @@ def load(
 
 
 def measure_baseline(
-    spec: TaskSpec, size: str, progress: Progress = lambda _: None, d: Path | None = None
+    spec: TaskSpec,
+    size: str,
+    progress: Progress = lambda _: None,
+    d: Path | None = None,
+    public: bool = False,
 ) -> tuple[BaselineRecord, dict[str, np.ndarray]]:
     """Measure the baseline now and store it (atomically) in the cache directory `d`."""
-    d = d or _dir(spec, size)
+    d = d or _dir(spec, size, public)
     start = time.monotonic()
-    splits = hidden_splits(spec, size)
-    m = measure(spec, spec.baseline_path, size, splits, spec.size(size).run_timeout_s * 2, progress)
+    splits = hidden_splits(spec, size, public)
+    timeout = spec.size(size).run_timeout_s * 2
+    m = measure(spec, spec.baseline_path, size, splits, timeout, progress, public=public)
     problems = list(m.process_errors) + [r.error for r in m.runs.values() if r.error]
     problems += [f"probe {k}: {v}" for k, v in m.probe_errors.items()]
     if problems or set(m.runs) != set(RUN_SEEDS):
@@ -117,7 +123,6 @@ def measure_baseline(
         key=d.name.rsplit("-", 1)[1],
         samples={k: r.wall_s for k, r in m.runs.items()},
         cpu={k: r.cpu_s for k, r in m.runs.items()},
-        calibration={k: r.calibration_s for k, r in m.runs.items()},
         accuracy=acc,
         model=model,
         measured_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -134,10 +139,15 @@ def measure_baseline(
 
 
 def get_baseline(
-    spec: TaskSpec, size: str, refresh: bool = False, progress: Progress = lambda _: None
+    spec: TaskSpec,
+    size: str,
+    refresh: bool = False,
+    progress: Progress = lambda _: None,
+    public: bool = False,
 ) -> tuple[BaselineRecord, dict[str, np.ndarray], bool]:
-    """The cached baseline, or a fresh measurement; the flag says whether it came from cache."""
-    d = _dir(spec, size)  # hashes the task's files: once per call
+    """The cached baseline, or a fresh measurement; the flag says whether it came from cache.
+    `public` measures it on the public seed (for the agent's `check` tool)."""
+    d = _dir(spec, size, public)  # hashes the task's files: once per call
     if not refresh and (hit := load(spec, size, d)) is not None:
         return *hit, True
     lock = d.with_suffix(".lock")
@@ -147,4 +157,4 @@ def get_baseline(
         if not refresh and (hit := load(spec, size, d)) is not None:
             return *hit, True
         progress(f"measuring the baseline of {spec.id} ({size}); cached for later gradings")
-        return *measure_baseline(spec, size, progress, d), False
+        return *measure_baseline(spec, size, progress, d, public), False

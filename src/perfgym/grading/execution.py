@@ -38,8 +38,8 @@ class RunOutput:
     id: str
     wall_s: float | None = None
     cpu_s: float | None = None
-    calibration_s: float | None = None
-    """The fixed calibration workload's time on the same CPU right before this run."""
+    slot: tuple[float, float] | None = None
+    """Epoch seconds at which this run took and released the machine-wide timing slot."""
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
@@ -201,11 +201,8 @@ def _one_run(
     slot = timing_slot() if timed else contextlib.nullcontext()
     nonce = secrets.token_hex(16)
     with slot:
+        slot_start = time.time()
         proc.set_affinity(cpus[0])
-        c0 = time.perf_counter()
-        os.write(go_w, f"calibrate {nonce}\n".encode())
-        calibrated = lines.next(120) == f"calibrated {nonce}"
-        run.calibration_s = time.perf_counter() - c0 if calibrated else None
         cpu0 = proc.cpu_seconds()
         t0 = time.perf_counter()
         os.write(go_w, f"go {nonce}\n".encode())
@@ -213,6 +210,7 @@ def _one_run(
         t1 = time.perf_counter()
         cpu1 = proc.cpu_seconds()
         proc.set_affinity(cpus[1])
+        run.slot = (slot_start, time.time())
     if msg == f"done {run.id} {nonce}":
         run.wall_s, run.cpu_s = t1 - t0, cpu1 - cpu0
         try:

@@ -27,9 +27,9 @@ from perfgym.grading.report import ERROR, FAIL, PASS, GradeReport
 from perfgym.grading.static_checks import run_static_checks
 from perfgym.grading.timing import (
     budget_cpus,
-    calibrated,
     normalized_reward,
     speedup_interval,
+    typical_time,
 )
 from perfgym.sandbox import SandboxError
 from perfgym.tasks.spec import TaskSpec
@@ -59,8 +59,10 @@ def grade(
     size: str = "full",
     refresh_baseline: bool = False,
     progress: Progress = lambda _: None,
+    public: bool = False,
 ) -> GradeReport:
-    """Grade one submission file for `spec` at `size`; never raises for the submission's faults."""
+    """Grade one submission file for `spec` at `size`; never raises for the submission's faults.
+    `public` runs every check on the public seed instead of the hidden ones (see check_public)."""
     start = time.monotonic()
     data = submission.read_bytes()
     size_spec = spec.size(size)
@@ -68,6 +70,7 @@ def grade(
         task=spec.id,
         size=size,
         submission={"path": str(submission), "sha256": hashlib.sha256(data).hexdigest()},
+        seeds="public" if public else "hidden",
         target_speedup=size_spec.target_speedup,
         reference_speedup=size_spec.reference_speedup,
         environment=describe(spec.cpu_budget, budget_cpus(spec.cpu_budget)),
@@ -81,12 +84,22 @@ def grade(
             refresh_baseline,
             progress,
             report,
+            public,
         )
     except (BaselineError, SandboxError) as exc:
         report.verdict = ERROR
         report.reasons.append(f"infrastructure: {exc}")
     report.grading_seconds = round(time.monotonic() - start, 3)
     return report
+
+
+def check_public(
+    spec: TaskSpec, submission: Path, size: str = "full", progress: Progress = lambda _: None
+) -> GradeReport:
+    """The grader's checks and timing on the public seed alone: what the agent's `check` tool
+    shows. Its data is the data the agent already has, so it reveals nothing hidden, while
+    every edge a component gets wrong there still shows up."""
+    return grade(spec, submission, size, progress=progress, public=True)
 
 
 def _finish(spec: TaskSpec, report: GradeReport) -> None:
@@ -98,7 +111,7 @@ def _finish(spec: TaskSpec, report: GradeReport) -> None:
     report.verdict = FAIL if report.failed() else PASS
 
 
-def _grade(spec, source, path, size, refresh, progress, report: GradeReport) -> None:
+def _grade(spec, source, path, size, refresh, progress, report: GradeReport, public) -> None:
     progress("static checks")
     for r in run_static_checks(
         source, spec.baseline_path.read_text(), spec.required_names, spec.entry
@@ -107,20 +120,22 @@ def _grade(spec, source, path, size, refresh, progress, report: GradeReport) -> 
     if report.failed():
         return _finish(spec, report)
 
-    baseline, expected, cached = get_baseline(spec, size, refresh, progress)
+    baseline, expected, cached = get_baseline(spec, size, refresh, progress, public)
     report.timing["baseline"] = {
         "samples": baseline.samples,
         "median": baseline.median,
         "cpu": baseline.cpu,
         "cached": cached,
     }
-    splits = hidden_splits(spec, size)
+    splits = hidden_splits(spec, size, public)
     timeout = max(30.0, 2.0 * max(baseline.samples.values()) + 20.0)
 
     def probes_failed(m: Measurement) -> bool:
         return not _check_probes(spec, m, expected, report)
 
-    m = measure(spec, path, size, splits, timeout, progress, stop_after_probes=probes_failed)
+    m = measure(
+        spec, path, size, splits, timeout, progress, stop_after_probes=probes_failed, public=public
+    )
     if not any(c.name.startswith("probe.") for c in report.checks):
         _check_probes(spec, m, expected, report)
     if report.failed():
@@ -345,27 +360,24 @@ def _check_speed(
         if over
         else f"within {spec.cpu_budget} CPU",
     )
-    raw = speedup_interval(list(baseline.samples.values()), cand)[0]
-    point, lo, hi = speedup_interval(
-        calibrated(baseline.samples, baseline.calibration),
-        calibrated(
-            {k: r.wall_s for k, r in m.runs.items()},
-            {k: r.calibration_s for k, r in m.runs.items()},
-        ),
-    )
+    point, lo, hi = speedup_interval(list(baseline.samples.values()), cand)
+    by_median = baseline.median / float(np.median(cand))
     target = spec.size(size).target_speedup
     report.timing["candidate"] = {
         "samples": {k: r.wall_s for k, r in m.runs.items()},
+        "lower_quartile": typical_time(cand),
         "median": float(np.median(cand)),
         "cpu": {k: r.cpu_s for k, r in m.runs.items()},
+        "slots": {k: r.slot for k, r in m.runs.items()},
     }
-    report.timing["baseline"]["calibration"] = baseline.calibration
-    report.timing["candidate"]["calibration"] = {k: r.calibration_s for k, r in m.runs.items()}
-    report.timing.update({"speedup": point, "speedup_interval_95": [lo, hi], "speedup_raw": raw})
+    report.timing["baseline"]["lower_quartile"] = typical_time(list(baseline.samples.values()))
+    report.timing.update(
+        {"speedup": point, "speedup_interval_95": [lo, hi], "speedup_of_medians": by_median}
+    )
     report.add(
         "speed.target",
         point >= target,
-        f"speedup {point:.2f}x (95% interval {lo:.2f}-{hi:.2f}; {raw:.2f}x before calibration)"
+        f"speedup {point:.2f}x (95% interval {lo:.2f}-{hi:.2f}; ratio of medians {by_median:.2f}x)"
         f" vs target {target:g}x",
     )
     cheated_or_wrong = any(c.passed is False and c.name != "speed.target" for c in report.checks)

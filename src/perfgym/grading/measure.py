@@ -29,8 +29,16 @@ RUN_SEEDS = {run: run[0] for runs in PROCESSES for run in runs}
 Progress = Callable[[str], None]
 
 
-def hidden_seed(task_id: str, label: str) -> int:
-    """A seed derived from the machine's secret: no agent has seen it, none can compute it."""
+PUBLIC_SEED = 0
+"""The seed every task's baseline `main()` runs on: the data the agent sees. The agent's
+`check` tool grades on it alone, so it learns nothing about the hidden seeds."""
+
+
+def hidden_seed(task_id: str, label: str, public: bool = False) -> int:
+    """A seed derived from the machine's secret: no agent has seen it, none can compute it.
+    With `public`, every label maps to the public seed instead."""
+    if public:
+        return PUBLIC_SEED
     digest = hashlib.sha256(f"{machine_secret()}|{task_id}|{label}".encode()).hexdigest()
     return int(digest[:8], 16)
 
@@ -46,9 +54,11 @@ class Measurement:
         return [r.wall_s for r in self.runs.values() if r.wall_s is not None]
 
 
-def hidden_splits(spec: TaskSpec, size: str) -> dict[str, HiddenSplit]:
+def hidden_splits(spec: TaskSpec, size: str, public: bool = False) -> dict[str, HiddenSplit]:
     n = spec.size(size).n_samples
-    return {label: hidden_split(spec, n, hidden_seed(spec.id, label)) for label in ("A", "B")}
+    return {
+        label: hidden_split(spec, n, hidden_seed(spec.id, label, public)) for label in ("A", "B")
+    }
 
 
 def measure(
@@ -59,10 +69,11 @@ def measure(
     run_timeout_s: float,
     progress: Progress = lambda _: None,
     stop_after_probes: Callable[[Measurement], bool] = lambda _: False,
+    public: bool = False,
 ) -> Measurement:
     """Measure `source`; `stop_after_probes` may end it early (a failed probe needs no timing)."""
     m = Measurement()
-    probe_seed = hidden_seed(spec.id, "probes")
+    probe_seed = hidden_seed(spec.id, "probes", public)
     probes = (spec.make_probe_inputs(probe_seed), spec.probes)
     for index, runs in enumerate(PROCESSES):
         progress(

@@ -24,6 +24,8 @@ class GradeReport:
     task: str
     size: str
     submission: dict[str, Any]
+    seeds: str = "hidden"
+    """`hidden` for a grading; `public` for the agent's own check on the public seed."""
     verdict: str = ERROR
     reasons: list[str] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
