@@ -1,4 +1,4 @@
-"""The `perfgym` command: tasks, grade, baseline.
+"""The `perfgym` command: tasks, grade, baseline, benchmark; run, demo and report (runner).
 
 Exit codes: 0 pass (or success), 1 a graded failure, 2 a usage or infrastructure error. Errors a
 user can cause end in one sentence on stderr, never a traceback.
@@ -13,11 +13,9 @@ from pathlib import Path
 
 from rich.console import Console
 
+from perfgym.errors import UsageError
+
 EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
-
-
-class UsageError(Exception):
-    """A mistake the user can fix; printed as one sentence."""
 
 
 def _stderr() -> Console:
@@ -177,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     p.set_defaults(func=None)
+
+    from perfgym.runner.commands import add_commands
+
+    add_commands(sub)
     return parser
 
 
