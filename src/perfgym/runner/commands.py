@@ -13,7 +13,6 @@ from pathlib import Path
 from perfgym.errors import UsageError
 from perfgym.runner.config import AGENTS, DEFAULT_MODEL, RunConfig, default_run_dir, load_config
 from perfgym.runner.display import make_display
-from perfgym.runner.run import finished_records, resolve_agent, run_episodes, write_summary
 from perfgym.runner.summary import SUMMARY_FILE, render_summary, summarize
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 2, 130
@@ -84,6 +83,8 @@ def _prepare(args: argparse.Namespace) -> tuple[RunConfig, Path, list[str]]:
         config.concurrency = _positive("concurrency", args.concurrency)
         notes.append(f"resuming {run_dir}")
         return config, run_dir, notes
+    from perfgym.runner.run import resolve_agent
+
     config = _config_from_args(args)
     config.agent, why = resolve_agent(config.agent)
     if why:
@@ -103,6 +104,8 @@ def execute_run(config: RunConfig, run_dir: Path, plain: bool | None) -> dict:
     """Play the run with a display; Ctrl-C ends the process at once, after writing a valid
     partial summary (gradings still running in worker threads are abandoned, their sandboxes
     die with this process)."""
+    from perfgym.runner.run import run_episodes, write_summary
+
     display = make_display(plain)
     try:
         with display:
@@ -165,6 +168,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     if config is None:
         raise UsageError(f"{run_dir} is not a perfgym run directory (no readable run.json)")
     from dataclasses import asdict
+
+    from perfgym.runner.run import finished_records
 
     summary = summarize(finished_records(run_dir, config.runs), config.runs, asdict(config))
     print(json.dumps(summary, indent=2) if args.json else render_summary(summary))

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from perfgym.agent.loop import EpisodeLimits, run_episode
-
-from perfgym.agent.tools import EpisodeToolbox, prepare_workspace
+from perfgym.agent.tools import EpisodeToolbox, Workspace, prepare_workspace, read_submission
+from perfgym.agent.tools.base import ToolInputError
 from perfgym.agent.transcript import Transcript
 from perfgym.agent.types import Provider, Reply, Toolbox, ToolResult
 from perfgym.grading import grade
@@ -31,7 +31,6 @@ with your optimized file when you are done. Your episode ends at submission or a
 number of steps, so do not stop without submitting."""
 
 SUBMISSION_FILE = "submission.py"
-MAX_SUBMISSION_BYTES = 1_000_000
 EventSink = Callable[[int, str, dict[str, Any]], None]
 
 
@@ -103,15 +102,19 @@ async def play_episode(
     start = time.monotonic()
     on_event(index, "start", {})
     with Transcript(ep_dir / "transcript.jsonl") as transcript:
-        outcome = await run_episode(
-            model,
-            tools,
-            SYSTEM_PROMPT,
-            render_prompt(spec, config.size),
-            limits,
-            transcript,
-            on_event=lambda kind, data: on_event(index, kind, data),
-        )
+        try:
+            outcome = await run_episode(
+                model,
+                tools,
+                SYSTEM_PROMPT,
+                render_prompt(spec, config.size),
+                limits,
+                transcript,
+                on_event=lambda kind, data: on_event(index, kind, data),
+            )
+        finally:
+            if close := getattr(provider, "aclose", None):
+                await close()
     record.agent_status = outcome.status
     record.steps = outcome.steps
     record.tool_counts = dict(outcome.tool_counts)
@@ -121,7 +124,7 @@ async def play_episode(
         "cache_creation_input_tokens": outcome.usage.cache_creation_input_tokens,
         "cache_read_input_tokens": outcome.usage.cache_read_input_tokens,
     }
-    record.cost_usd = outcome.cost_usd
+    record.cost_usd = outcome.cost_usd if outcome.cost_known else None
     record.model_seconds, record.tool_seconds = model.seconds, tools.seconds
     if outcome.status == "error":
         record.status, record.reason_kind = ERROR, "provider"
@@ -131,7 +134,7 @@ async def play_episode(
         record.reason = outcome.error or f"the agent ended without submitting ({outcome.status})"
     else:
         on_event(index, "grading", {})
-        await _grade(config, spec, ep_dir, workspace / outcome.submission, record)
+        await _grade(config, spec, ep_dir, workspace, outcome.submission, record)
     record.wall_seconds = time.monotonic() - start
     record.finished_at = _now()
     record.write(ep_dir)
@@ -140,18 +143,19 @@ async def play_episode(
 
 
 async def _grade(
-    config: RunConfig, spec: TaskSpec, ep_dir: Path, submitted: Path, record: EpisodeRecord
+    config: RunConfig,
+    spec: TaskSpec,
+    ep_dir: Path,
+    workspace: Path,
+    path: str,
+    record: EpisodeRecord,
 ) -> None:
     """Grade a copy of the submitted file, so nothing the agent left running can change it."""
     try:
-        data = submitted.read_bytes()[: MAX_SUBMISSION_BYTES + 1]
-    except OSError as exc:
+        _, data = read_submission(Workspace(workspace), path)
+    except ToolInputError as exc:
         record.status, record.reason_kind = FAIL, "no_submission"
-        record.reason = f"the submitted file could not be read ({exc.strerror})"
-        return
-    if len(data) > MAX_SUBMISSION_BYTES:
-        record.status, record.reason_kind = FAIL, "no_submission"
-        record.reason = "the submitted file is larger than 1 MB"
+        record.reason = f"the submitted file cannot be graded: {exc}"
         return
     submission = ep_dir / SUBMISSION_FILE
     submission.write_bytes(data)

@@ -1,0 +1,1 @@
+"""Model providers: each turns a conversation into the next assistant turn."""

@@ -1,0 +1,118 @@
+"""`perfgym run` end to end with the offline agents: real tools, real grading (small size)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from perfgym.cli import main
+
+TASK = ["--task", "numpy-rf", "--size", "small", "--plain"]
+
+
+def _summary(run_dir: Path) -> dict:
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+def _slots(run_dir: Path) -> list[tuple[float, float]]:
+    """Every timed phase of every grading in the run, from the grade reports."""
+    slots = []
+    for grade_file in run_dir.glob("run_*/grade.json"):
+        timing = json.loads(grade_file.read_text())["timing"]
+        slots += [tuple(s) for s in timing["candidate"]["slots"].values()]
+    return sorted(slots)
+
+
+def test_reference_agent_passes_with_every_artifact_and_no_overlapping_timing(tmp_path, capsys):
+    out = tmp_path / "ref"
+    argv = ["run", *TASK, "--agent", "reference", "--runs", "2", "--concurrency", "2"]
+    assert main([*argv, "--output", str(out)]) == 0
+    s = _summary(out)
+    assert (s["passed"], s["failed"], s["errored"], s["complete"]) == (2, 0, 0, True)
+    assert s["pass_rate_95"][0] > 0.3 and s["profiler_used"]["episodes"] == 2
+    for i in range(2):
+        ep = out / f"run_{i}"
+        events = [json.loads(line) for line in (ep / "transcript.jsonl").read_text().splitlines()]
+        tools = [
+            b["name"]
+            for e in events
+            if e["type"] == "assistant"
+            for b in e["content"]
+            if b["type"] == "tool_use"
+        ]
+        assert tools == [
+            "list_files",
+            "read_file",
+            "profile",
+            "write_file",
+            "check",
+            "submit_answer",
+        ]
+        assert (ep / "workspace" / "optimized.py").read_text() == (ep / "submission.py").read_text()
+        assert any((ep / "profiles").iterdir()), "the profile was not saved"
+        assert json.loads((ep / "grade.json").read_text())["verdict"] == "pass"
+        record = json.loads((ep / "episode.json").read_text())
+        assert record["status"] == "pass" and record["tool_counts"]["profile"] == 1
+    slots = _slots(out)
+    assert len(slots) == 10
+    for (_, end), (start, _) in itertools.pairwise(slots):
+        assert end <= start, "two timed phases overlapped"
+    printed = capsys.readouterr().out
+    assert "passed 2, failed 0" in printed and "pass rate 100%" in printed
+
+
+def test_noop_agent_fails_on_speed_alone_and_report_reprints_it(tmp_path, capsys):
+    out = tmp_path / "noop"
+    assert main(["run", *TASK, "--agent", "noop", "--output", str(out)]) == 0
+    s = _summary(out)
+    assert (s["passed"], s["failed"]) == (0, 1)
+    assert s["failure_reasons"] == {"speed.target": 1}
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0
+    assert "failure reasons: speed.target x1" in capsys.readouterr().out
+
+
+def test_resume_plays_only_the_unfinished_episodes(tmp_path):
+    out = tmp_path / "resume"
+    assert main(["run", *TASK, "--agent", "noop", "--runs", "2", "--output", str(out)]) == 0
+    kept = (out / "run_0" / "episode.json").read_text()
+    # As if the run had been killed while episode 1 was being graded.
+    (out / "run_1" / "episode.json").unlink()
+    (out / "run_1" / "grade.json").unlink()
+    assert _summary(out)["finished"] == 2  # stale until the resume rewrites it
+    assert main(["run", "--resume", "--output", str(out), "--plain"]) == 0
+    assert (out / "run_0" / "episode.json").read_text() == kept
+    assert (out / "run_1" / "grade.json").is_file()
+    assert _summary(out)["finished"] == 2 and _summary(out)["complete"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "--task", "nope"], "unknown task 'nope'"),
+        (["run", "--task", "numpy-rf", "--size", "huge"], "no size 'huge'"),
+        (["run", "--agent", "claude"], "ANTHROPIC_API_KEY is not set"),
+        (["run", "--agent", "replay"], "--agent replay needs --replay"),
+        (["run", "--runs", "0"], "--runs must be at least 1"),
+        (["run", "--resume", "--output", "/no/such/run"], "holds no run to resume"),
+        (["report", "/no/such/run"], "not a perfgym run directory"),
+    ],
+)
+def test_run_usage_errors_are_one_sentence_and_exit_2(argv, message, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "perfgym.cli", *argv],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
