@@ -89,6 +89,10 @@ def grade(
     except (BaselineError, SandboxError) as exc:
         report.verdict = ERROR
         report.reasons.append(f"infrastructure: {exc}")
+    if public:  # the same checks, on the public seed: say so in their own words
+        for c in report.checks:
+            c.detail = c.detail.replace("hidden", "public")
+        report.reasons = [r.replace("hidden", "public") for r in report.reasons]
     report.grading_seconds = round(time.monotonic() - start, 3)
     return report
 

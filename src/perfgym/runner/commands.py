@@ -38,6 +38,8 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
             f"task {spec.id} has no size {args.size!r}; sizes: {', '.join(spec.sizes)}"
         )
     agent = args.agent
+    if args.api_retries < 0 or args.api_backoff < 0:
+        raise UsageError("--api-retries and --api-backoff must not be negative")
     if agent == "claude" and not os.environ.get("ANTHROPIC_API_KEY"):
         raise UsageError(
             "ANTHROPIC_API_KEY is not set: export it to run Claude, or use --agent reference "
@@ -62,6 +64,8 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
         check_tool=not args.no_check,
         replay=str(Path(args.replay).resolve()) if args.replay else None,
         base_url=os.environ.get("ANTHROPIC_BASE_URL") or None,
+        api_retries=args.api_retries,
+        api_backoff_s=args.api_backoff,
     )
 
 
@@ -202,6 +206,19 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-cost", type=float, help="estimated USD limit per episode")
     p.add_argument("--max-episode-seconds", type=float, help="wall-clock limit per episode")
     p.add_argument("--no-check", action="store_true", help="do not give the agent the check tool")
+    p.add_argument(
+        "--api-retries",
+        type=int,
+        default=6,
+        help="retries of a failing API call (429, 5xx, overloaded) before the episode counts "
+        "as an infrastructure error (default 6)",
+    )
+    p.add_argument(
+        "--api-backoff",
+        type=float,
+        default=1.0,
+        help="seconds before the first retry; doubled each time, with jitter (default 1)",
+    )
     p.add_argument("--replay", metavar="TRANSCRIPT", help="the transcript --agent replay replays")
     p.add_argument("--output", metavar="DIR", help="the run directory (default output/<name>)")
     p.add_argument(

@@ -31,7 +31,12 @@ class RunConfig:
     replay: str | None = None
     """The transcript the `replay` agent replays."""
     base_url: str | None = None
-    """Another Messages API endpoint (tests point this at a fake server)."""
+    """Another Messages API endpoint (ANTHROPIC_BASE_URL; tests point it at a fake server)."""
+    api_retries: int = 6
+    """Retries of a failed API call (429, 5xx, overloaded, connection) before the episode is an
+    infrastructure error."""
+    api_backoff_s: float = 1.0
+    """The first retry's wait; each later one doubles it (with jitter, at most 60 s)."""
 
     def save(self, run_dir: Path) -> None:
         write_json_atomic(run_dir / CONFIG_FILE, asdict(self))

@@ -47,7 +47,12 @@ def make_provider(config: RunConfig) -> Provider:
     """The agent for one episode (a fresh one each time: episodes share nothing)."""
     spec = get_task(config.task)
     if config.agent == "claude":
-        return AnthropicProvider(model=config.model, base_url=config.base_url)
+        return AnthropicProvider(
+            model=config.model,
+            base_url=config.base_url,
+            max_retries=config.api_retries,
+            backoff_s=config.api_backoff_s,
+        )
     if config.agent == "reference":
         return reference_agent(spec, config.size, check=config.check_tool)
     if config.agent == "noop":

@@ -18,8 +18,8 @@ def test_format_report_lists_every_check_and_the_speedup():
     report.add("e2e.ran", None, "skipped after an earlier failure")
     report.reasons.append("infrastructure: something else")
     report.timing = {
-        "baseline": {"median": 12.0},
-        "candidate": {"median": 3.0},
+        "baseline": {"lower_quartile": 12.0},
+        "candidate": {"lower_quartile": 3.0},
         "speedup": 4.0,
         "speedup_interval_95": [3.5, 4.5],
     }
@@ -28,7 +28,7 @@ def test_format_report_lists_every_check_and_the_speedup():
     assert lines[0] == "check of optimized.py on the public seed (size small): FAIL"
     assert lines[1] == (
         "speedup 4.00x (95% interval 3.50-4.50), target 3x; "
-        "median run time 3.00 s vs baseline 12.00 s"
+        "run time 3.00 s vs baseline 12.00 s (second fastest of five runs)"
     )
     assert "  [pass] static.names: all required names defined" in lines
     assert "  [FAIL] probe.normalize_features: output 0: max relative error 0.5" in lines

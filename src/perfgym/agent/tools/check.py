@@ -33,10 +33,14 @@ def format_report(report: GradeReport, shown_path: str) -> str:
     timing = report.timing
     if "speedup" in timing:
         lo, hi = timing.get("speedup_interval_95", [None, None])
-        base = timing.get("baseline", {}).get("median")
-        cand = timing.get("candidate", {}).get("median")
+        base = timing.get("baseline", {}).get("lower_quartile")
+        cand = timing.get("candidate", {}).get("lower_quartile")
         interval = f" (95% interval {lo:.2f}-{hi:.2f})" if lo is not None else ""
-        times = f"; median run time {cand:.2f} s vs baseline {base:.2f} s" if base else ""
+        times = (
+            f"; run time {cand:.2f} s vs baseline {base:.2f} s (second fastest of five runs)"
+            if base
+            else ""
+        )
         lines.append(
             f"speedup {timing['speedup']:.2f}x{interval}, target {report.target_speedup:g}x{times}"
         )
