@@ -203,6 +203,15 @@ def _one_run(
     with slot:
         slot_start = time.time()
         proc.set_affinity(cpus[0])
+        os.write(go_w, f"wake {nonce}\n".encode())  # a short busy loop on the timed CPU
+        woke = lines.next(30)
+        if woke != f"awake {nonce}":
+            run.error = f"run {run.id}: " + (
+                _why_dead(proc, "before the run")
+                if woke is None
+                else f"a garbled answer to the grader's wake-up ({woke[:80]!r})"
+            )
+            return False
         cpu0 = proc.cpu_seconds()
         t0 = time.perf_counter()
         os.write(go_w, f"go {nonce}\n".encode())

@@ -104,21 +104,32 @@ def _prepare(args: argparse.Namespace) -> tuple[RunConfig, Path, list[str]]:
     return config, run_dir, notes
 
 
-def execute_run(config: RunConfig, run_dir: Path, plain: bool | None) -> dict:
-    """Play the run with a display; Ctrl-C ends the process at once, after writing a valid
-    partial summary (gradings still running in worker threads are abandoned, their sandboxes
-    die with this process)."""
+def execute_runs(runs: list[tuple[RunConfig, Path]], plain: bool | None) -> list[dict]:
+    """Play runs side by side under one display; Ctrl-C ends the process at once, after writing
+    a valid partial summary of each (gradings still running in worker threads are abandoned,
+    and their sandboxes die with this process)."""
     from perfgym.runner.run import run_episodes, write_summary
 
     display = make_display(plain)
+    labelled = len(runs) > 1
+
+    async def play() -> list[dict]:
+        return list(
+            await asyncio.gather(
+                *(run_episodes(c, d, display, f"{c.agent}/" if labelled else "") for c, d in runs)
+            )
+        )
+
     try:
         with display:
-            return asyncio.run(run_episodes(config, run_dir, display))
+            return asyncio.run(play())
     except KeyboardInterrupt:
-        write_summary(run_dir, config)
+        for config, run_dir in runs:
+            write_summary(run_dir, config)
+        dirs = " ".join(str(d) for _, d in runs)
         print(
-            f"perfgym: interrupted; finished episodes and a partial summary are in {run_dir}; "
-            f"`perfgym run --resume --output {run_dir}` plays the rest",
+            f"perfgym: interrupted; finished episodes and a partial summary are in {dirs}; "
+            "`perfgym run --resume --output DIR` plays the rest",
             file=sys.stderr,
             flush=True,
         )
@@ -131,36 +142,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"perfgym: {note}", file=sys.stderr)
     print(f"perfgym: run directory {run_dir}", file=sys.stderr, flush=True)
-    summary = execute_run(config, run_dir, args.plain or None)
+    (summary,) = execute_runs([(config, run_dir)], args.plain or None)
     print(render_summary(summary))
     print(f"artifacts: {run_dir} (summary: {run_dir / SUMMARY_FILE})")
     return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The offline reference and noop agents on complex-pipeline (small), end to end."""
-    root = (
-        Path(args.output)
-        if args.output
-        else DEFAULT_OUTPUT / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
-    )
+    """The offline reference and noop agents on complex-pipeline (small), side by side."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    root = Path(args.output) if args.output else DEFAULT_OUTPUT / f"demo-{stamp}"
     start = time.monotonic()
-    summaries = {}
+    runs = []
     for agent in ("reference", "noop"):
-        config = RunConfig(task=DEMO_TASK, agent=agent, runs=1, size=DEMO_SIZE)
         run_dir = root / agent
         if (run_dir / "run.json").exists():
             raise UsageError(f"{run_dir} already holds a run: choose another --output")
+        config = RunConfig(task=DEMO_TASK, agent=agent, runs=1, size=DEMO_SIZE)
         run_dir.mkdir(parents=True)
         config.save(run_dir)
-        print(
-            f"perfgym demo: agent {agent} on {DEMO_TASK} ({DEMO_SIZE}) -> {run_dir}",
-            file=sys.stderr,
-            flush=True,
-        )
-        summaries[agent] = execute_run(config, run_dir, args.plain or None)
-    for agent, summary in summaries.items():
-        print(f"\n== {agent} ==")
+        runs.append((config, run_dir))
+    print(
+        f"perfgym demo: the offline reference and noop agents on {DEMO_TASK} ({DEMO_SIZE}), "
+        f"side by side; artifacts in {root}",
+        file=sys.stderr,
+        flush=True,
+    )
+    summaries = execute_runs(runs, args.plain or None)
+    for (config, _), summary in zip(runs, summaries, strict=True):
+        print(f"\n== agent {config.agent} ==")
         print(render_summary(summary))
     print(f"\ndemo finished in {time.monotonic() - start:.0f} s; artifacts in {root}")
     return EXIT_OK

@@ -15,10 +15,10 @@ from rich.table import Table
 from perfgym.runner.summary import EpisodeRecord
 
 
-def _finished_line(record: EpisodeRecord) -> str:
+def _finished_line(label: str, record: EpisodeRecord) -> str:
     speed = f"{record.speedup:.2f}x" if record.speedup is not None else "-"
     line = (
-        f"run_{record.index}: {record.status.upper()} speedup {speed} reward {record.reward:.3f}"
+        f"{label}: {record.status.upper()} speedup {speed} reward {record.reward:.3f}"
         f" ({record.steps} steps, {record.wall_seconds:.0f} s)"
     )
     return line + (f": {record.reason}" if record.reason else "")
@@ -36,15 +36,15 @@ class PlainDisplay:
     def __exit__(self, *exc: object) -> None:
         pass
 
-    def event(self, index: int, kind: str, data: dict[str, Any]) -> None:
+    def event(self, label: str, kind: str, data: dict[str, Any]) -> None:
         if kind == "start":
-            self._say(f"run_{index}: started")
+            self._say(f"{label}: started")
         elif kind == "tool":
-            self._say(f"run_{index}: step {data.get('step')}: {data.get('name')}")
+            self._say(f"{label}: step {data.get('step')}: {data.get('name')}")
         elif kind == "grading":
-            self._say(f"run_{index}: grading the submission")
+            self._say(f"{label}: grading the submission")
         elif kind == "done":
-            self._say(_finished_line(data["record"]))
+            self._say(_finished_line(label, data["record"]))
 
     def note(self, text: str) -> None:
         self._say(text)
@@ -58,7 +58,7 @@ class LiveDisplay:
 
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)
-        self.rows: dict[int, dict[str, Any]] = {}
+        self.rows: dict[str, dict[str, Any]] = {}
         self.live = Live(self._table(), console=self.console, refresh_per_second=4, transient=True)
 
     def __enter__(self) -> LiveDisplay:
@@ -73,24 +73,22 @@ class LiveDisplay:
         for col in ("episode", "step", "last tool", "elapsed"):
             table.add_column(col)
         now = time.monotonic()
-        for index, row in sorted(self.rows.items()):
-            table.add_row(
-                f"run_{index}", str(row["step"]), row["tool"], f"{now - row['start']:.0f} s"
-            )
+        for label, row in sorted(self.rows.items()):
+            table.add_row(label, str(row["step"]), row["tool"], f"{now - row['start']:.0f} s")
         return table
 
-    def event(self, index: int, kind: str, data: dict[str, Any]) -> None:
+    def event(self, label: str, kind: str, data: dict[str, Any]) -> None:
         if kind == "start":
-            self.rows[index] = {"step": 0, "tool": "-", "start": time.monotonic()}
-        elif kind == "tool" and index in self.rows:
-            self.rows[index].update(step=data.get("step", 0), tool=str(data.get("name")))
-        elif kind == "grading" and index in self.rows:
-            self.rows[index]["tool"] = "(grading)"
+            self.rows[label] = {"step": 0, "tool": "-", "start": time.monotonic()}
+        elif kind == "tool" and label in self.rows:
+            self.rows[label].update(step=data.get("step", 0), tool=str(data.get("name")))
+        elif kind == "grading" and label in self.rows:
+            self.rows[label]["tool"] = "(grading)"
         elif kind == "done":
-            self.rows.pop(index, None)
+            self.rows.pop(label, None)
             record: EpisodeRecord = data["record"]
             colour = {"pass": "green", "fail": "red"}.get(record.status, "yellow")
-            self.console.print(f"[{colour}]{_finished_line(record)}[/]", highlight=False)
+            self.console.print(f"[{colour}]{_finished_line(label, record)}[/]", highlight=False)
         self.live.update(self._table())
 
     def note(self, text: str) -> None:

@@ -79,7 +79,7 @@ def write_summary(run_dir: Path, config: RunConfig) -> dict:
 
 
 async def run_episodes(
-    config: RunConfig, run_dir: Path, display: PlainDisplay | LiveDisplay
+    config: RunConfig, run_dir: Path, display: PlainDisplay | LiveDisplay, label: str = ""
 ) -> dict:
     """Play every episode of `run_dir` without a final grade (none yet, or an infrastructure
     error); returns the summary."""
@@ -87,17 +87,20 @@ async def run_episodes(
     todo = [i for i in range(config.runs) if not _graded(episode_dir(run_dir, i))]
     slots = asyncio.Semaphore(config.concurrency)
 
+    def show(index: int, kind: str, data: dict) -> None:
+        display.event(f"{label}run_{index}", kind, data)
+
     async def one(index: int) -> None:
         async with slots:
             try:
                 provider = make_provider(config)
-                await play_episode(config, spec, run_dir, index, provider, display.event)
+                await play_episode(config, spec, run_dir, index, provider, show)
             except Exception as exc:  # a harness fault ends this episode, not the run
                 record = EpisodeRecord(index, ERROR, config.agent, "error", reason_kind="harness")
                 record.reason = f"the harness failed: {type(exc).__name__}: {exc}"
                 episode_dir(run_dir, index).mkdir(parents=True, exist_ok=True)
                 record.write(episode_dir(run_dir, index))
-                display.event(index, "done", {"record": record})
+                show(index, "done", {"record": record})
         write_summary(run_dir, config)
 
     try:
