@@ -49,6 +49,13 @@ class Limits:
     cpus: tuple[int, ...] | None = None
     threads: int = 1
 
+    @property
+    def tmpfs_bytes(self) -> int:
+        """The size of each private tmpfs (/tmp, /dev/shm): files there are RAM that no rlimit
+        charges to the process, so they get a cap of their own (half the memory limit, at most
+        1 GiB; the kernel's default is half the machine's RAM)."""
+        return min(self.memory_bytes // 2, 2**30)
+
 
 @dataclass
 class Mount:
@@ -277,7 +284,8 @@ class SandboxProcess:
                 args += ["--ro-bind", f, f]
         # The private /tmp first: the interpreter may live below /tmp (a clone there) and its
         # bind must land on top of the tmpfs, not under it.
-        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/dev/shm"]
+        tmpfs = ["--size", str(self.limits.tmpfs_bytes), "--tmpfs"]
+        args += ["--proc", "/proc", "--dev", "/dev", *tmpfs, "/tmp", *tmpfs, "/dev/shm"]
         for root in _python_roots():
             args += ["--ro-bind", str(root), str(root)]
         for hidden in hidden_paths():

@@ -9,11 +9,13 @@ both ends, so work on extra CPUs shows. Results are read the moment `done` arriv
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import secrets
 import select
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -75,10 +77,38 @@ class _Lines:
         return line.decode("utf-8", "replace").strip()
 
 
+MAX_RESULT_BYTES = 256 * 2**20
+
+
+def _read_result(path: Path, limit: int = MAX_RESULT_BYTES) -> bytes:
+    """A file the sandboxed process wrote to its output directory, read safely: the code that
+    wrote it could have put a symlink (to a host file), a FIFO or a device there instead. Only
+    a regular file at that very name is read, and at most `limit` bytes of it."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{path.name} is not a regular file")
+        if info.st_size > limit:
+            raise ValueError(f"{path.name} is larger than {limit >> 20} MiB")
+        chunks, total = [], 0
+        while chunk := os.read(fd, min(1 << 20, limit + 1 - total)):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise ValueError(f"{path.name} is larger than {limit >> 20} MiB")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def _load(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    with np.load(path, allow_pickle=False) as data:
+    """A run's arrays and metadata; any problem with them raises (the caller reports it)."""
+    with np.load(io.BytesIO(_read_result(path)), allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
-    meta = json.loads(Path(str(path) + ".json").read_text())
+    meta = json.loads(_read_result(Path(str(path) + ".json"), 16 * 2**20))
+    if not isinstance(meta, dict):
+        raise ValueError("its metadata is not a JSON object")
     return arrays, meta
 
 
@@ -167,8 +197,11 @@ def _execute(spec, source, runs, run_timeout_s, probes, timed, tmp: Path) -> Out
         if probes is not None:
             msg = lines.next(120)
             if msg == "probes":
-                outcome.probe_arrays, meta = _load(io_out / "probes.npz")
-                outcome.probe_errors = meta.get("errors", {})
+                try:
+                    outcome.probe_arrays, meta = _load(io_out / "probes.npz")
+                    outcome.probe_errors = dict(meta.get("errors", {}))
+                except Exception as exc:  # whatever the sandbox left there
+                    outcome.error = f"the probes' results could not be read ({exc})"
             elif msg == "error probes":
                 outcome.error = "the probes crashed: " + _tail(io_out / "probes.npz.error")
             else:
@@ -182,8 +215,8 @@ def _execute(spec, source, runs, run_timeout_s, probes, timed, tmp: Path) -> Out
 
 def _tail(path: Path) -> str:
     try:
-        return path.read_text()[-1500:].strip()
-    except OSError:
+        return _read_result(path, 1 << 20).decode("utf-8", "replace")[-1500:].strip()
+    except (OSError, ValueError):
         return "(no traceback)"
 
 
@@ -224,7 +257,7 @@ def _one_run(
         run.wall_s, run.cpu_s = t1 - t0, cpu1 - cpu0
         try:
             run.arrays, run.meta = _load(io_out / f"{run.id}.npz")
-        except (OSError, ValueError) as exc:
+        except Exception as exc:  # whatever the sandbox left there: never the grader's crash
             run.error = f"run {run.id}: its results could not be read ({exc})"
         return True
     if msg == f"error {run.id} {nonce}":
