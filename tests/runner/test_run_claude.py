@@ -4,17 +4,16 @@ concurrency that speeds a run up without letting two timed phases overlap."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from fake_messages_api import message, server_error, tool_use
+from run_artifacts import assert_no_overlap, read_summary, timed_slots
 
 from perfgym.cli import main
 from perfgym.tasks import get_task
@@ -53,28 +52,11 @@ def claude_env(fake_api, monkeypatch):
     return fake_api
 
 
-def _summary(run_dir: Path) -> dict:
-    return json.loads((run_dir / "summary.json").read_text())
-
-
-def _slots(run_dir: Path) -> list[tuple[float, float]]:
-    slots = []
-    for grade_file in run_dir.glob("run_*/grade.json"):
-        timing = json.loads(grade_file.read_text())["timing"]
-        slots += [tuple(s) for s in timing["candidate"]["slots"].values()]
-    return sorted(slots)
-
-
-def _assert_no_overlap(slots: list[tuple[float, float]]) -> None:
-    for (_, end), (start, _) in itertools.pairwise(slots):
-        assert end <= start, "two timed phases overlapped"
-
-
 def test_scripted_claude_reads_profiles_writes_and_submits(claude_env, tmp_path):
     claude_env.fallback = scripted_claude(SOLVE)
     out = tmp_path / "claude"
     assert main(["run", *TASK, "--agent", "claude", "--no-check", "--output", str(out)]) == 0
-    s = _summary(out)
+    s = read_summary(out)
     assert (s["passed"], s["failed"], s["errored"]) == (1, 0, 0)
     assert s["tokens"]["input_tokens"] == 100 * len(SOLVE)  # the fake API's usage per reply
     assert s["cost_usd"] > 0 and s["profiler_used"]["episodes"] == 1
@@ -98,7 +80,7 @@ def test_an_api_that_keeps_failing_is_an_error_not_a_failure_and_the_run_goes_on
     out = tmp_path / "down"
     argv = ["run", *TASK, "--agent", "claude", "--runs", "2", "--api-retries", "1"]
     assert main([*argv, "--api-backoff", "0.01", "--output", str(out)]) == 0
-    s = _summary(out)
+    s = read_summary(out)
     assert (s["passed"], s["failed"], s["errored"]) == (0, 0, 2)
     assert s["pass_rate"] is None and s["complete"]
     assert all("the model API failed" in e["reason"] for e in s["errors"])
@@ -137,7 +119,7 @@ def test_ctrl_c_leaves_a_valid_partial_summary(claude_env, tmp_path):
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert "--resume" in stderr and "Traceback" not in stderr
-    s = _summary(out)
+    s = read_summary(out)
     assert s["finished"] == 1 and not s["complete"] and s["planned"] == 3
     assert not (out / "run_2").exists()
 
@@ -155,10 +137,10 @@ def test_concurrency_speeds_up_a_run_and_timed_phases_never_overlap(claude_env, 
         start = time.monotonic()
         assert main([*argv, "--no-check", "--output", str(out)]) == 0
         walls[k] = time.monotonic() - start
-        s = _summary(out)
+        s = read_summary(out)
         assert s["passed"] == 8, s
-        assert len(_slots(out)) == 40
-        _assert_no_overlap(_slots(out))
+        assert len(timed_slots(out)) == 40
+        assert_no_overlap(timed_slots(out))
     print(
         f"concurrency 1: {walls[1]:.1f} s, concurrency 8: {walls[8]:.1f} s, "
         f"speedup {walls[1] / walls[8]:.2f}x"

@@ -2,38 +2,24 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from run_artifacts import assert_no_overlap, read_summary, timed_slots
 
 from perfgym.cli import main
 
 TASK = ["--task", "numpy-rf", "--size", "small", "--plain"]
 
 
-def _summary(run_dir: Path) -> dict:
-    return json.loads((run_dir / "summary.json").read_text())
-
-
-def _slots(run_dir: Path) -> list[tuple[float, float]]:
-    """Every timed phase of every grading in the run, from the grade reports."""
-    slots = []
-    for grade_file in run_dir.glob("run_*/grade.json"):
-        timing = json.loads(grade_file.read_text())["timing"]
-        slots += [tuple(s) for s in timing["candidate"]["slots"].values()]
-    return sorted(slots)
-
-
 def test_reference_agent_passes_with_every_artifact_and_no_overlapping_timing(tmp_path, capsys):
     out = tmp_path / "ref"
     argv = ["run", *TASK, "--agent", "reference", "--runs", "2", "--concurrency", "2"]
     assert main([*argv, "--output", str(out)]) == 0
-    s = _summary(out)
+    s = read_summary(out)
     assert (s["passed"], s["failed"], s["errored"], s["complete"]) == (2, 0, 0, True)
     assert s["pass_rate_95"][0] > 0.3 and s["profiler_used"]["episodes"] == 2
     for i in range(2):
@@ -59,10 +45,9 @@ def test_reference_agent_passes_with_every_artifact_and_no_overlapping_timing(tm
         assert json.loads((ep / "grade.json").read_text())["verdict"] == "pass"
         record = json.loads((ep / "episode.json").read_text())
         assert record["status"] == "pass" and record["tool_counts"]["profile"] == 1
-    slots = _slots(out)
+    slots = timed_slots(out)
     assert len(slots) == 10
-    for (_, end), (start, _) in itertools.pairwise(slots):
-        assert end <= start, "two timed phases overlapped"
+    assert_no_overlap(slots)
     printed = capsys.readouterr().out
     assert "passed 2, failed 0" in printed and "pass rate 100%" in printed
 
@@ -70,7 +55,7 @@ def test_reference_agent_passes_with_every_artifact_and_no_overlapping_timing(tm
 def test_noop_agent_fails_on_speed_alone_and_report_reprints_it(tmp_path, capsys):
     out = tmp_path / "noop"
     assert main(["run", *TASK, "--agent", "noop", "--output", str(out)]) == 0
-    s = _summary(out)
+    s = read_summary(out)
     assert (s["passed"], s["failed"]) == (0, 1)
     assert s["failure_reasons"] == {"speed.target": 1}
     capsys.readouterr()
@@ -85,11 +70,11 @@ def test_resume_plays_only_the_unfinished_episodes(tmp_path):
     # As if the run had been killed while episode 1 was being graded.
     (out / "run_1" / "episode.json").unlink()
     (out / "run_1" / "grade.json").unlink()
-    assert _summary(out)["finished"] == 2  # stale until the resume rewrites it
+    assert read_summary(out)["finished"] == 2  # stale until the resume rewrites it
     assert main(["run", "--resume", "--output", str(out), "--plain"]) == 0
     assert (out / "run_0" / "episode.json").read_text() == kept
     assert (out / "run_1" / "grade.json").is_file()
-    assert _summary(out)["finished"] == 2 and _summary(out)["complete"]
+    assert read_summary(out)["finished"] == 2 and read_summary(out)["complete"]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,70 @@
+"""Red team: text the agent controls must never crash the episode's record.
+
+A file name that is not UTF-8 (any sandboxed `run_python` can make one) comes back from
+`list_files` with a lone surrogate escape; the transcript writes with `ensure_ascii=False`, so
+encoding the line fails and the whole episode ends as a harness `error` (out of the pass rate,
+replayed by `--resume`) instead of going on. A tool input nested deeper than the recursion
+limit does the same. The transcript promises that "recording never fails an episode".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+from perfgym.agent.loop import EpisodeLimits, run_episode
+from perfgym.agent.scripted import ScriptedProvider
+from perfgym.agent.tools import EpisodeToolbox, prepare_workspace
+from perfgym.agent.transcript import Transcript, read_transcript
+from perfgym.tasks.registry import get_task
+
+
+def _play(tmp_path: Path, turns) -> tuple[object, list[dict]]:
+    spec = get_task("complex-pipeline")
+    ws = tmp_path / "workspace"
+    prepare_workspace(spec, ws)
+    os.close(os.open(os.path.join(os.fsencode(ws), b"bad-\xff-name.txt"), os.O_CREAT, 0o644))
+    box = EpisodeToolbox(spec, "small", ws, tmp_path / "profiles", check=False)
+    with Transcript(tmp_path / "transcript.jsonl", fsync=False) as transcript:
+        outcome = asyncio.run(
+            run_episode(
+                ScriptedProvider("redteam", turns),
+                box,
+                "system",
+                "prompt",
+                EpisodeLimits(max_steps=4),
+                transcript,
+            )
+        )
+    return outcome, read_transcript(tmp_path / "transcript.jsonl")
+
+
+def _call(i: int, name: str, args: dict) -> list[dict]:
+    return [{"type": "tool_use", "id": f"toolu_{i}", "name": name, "input": args}]
+
+
+def test_a_non_utf8_file_name_does_not_crash_the_episode(tmp_path):
+    turns = [
+        _call(0, "list_files", {"path": "."}),
+        _call(1, "submit_answer", {"path": "baseline.py"}),
+    ]
+    outcome, events = _play(tmp_path, turns)  # raises UnicodeEncodeError today
+    assert outcome.status == "submitted"
+    # what goes back to the model must be valid Unicode too (the SDK sends UTF-8 JSON)
+    json.dumps(outcome.messages, ensure_ascii=False).encode("utf-8")
+    listing = next(e for e in events if e["type"] == "tool_result")
+    assert "bad-" in listing["content"]
+
+
+def test_a_deeply_nested_tool_input_does_not_crash_the_episode(tmp_path):
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    turns = [
+        _call(0, "list_files", {"path": ".", "junk": deep}),
+        _call(1, "submit_answer", {"path": "baseline.py"}),
+    ]
+    outcome, _ = _play(tmp_path, turns)  # raises RecursionError today
+    assert outcome.status == "submitted"
