@@ -52,7 +52,7 @@ def test_reference_agent_passes_with_every_artifact_and_no_overlapping_timing(tm
     assert "passed 2, failed 0" in printed and "pass rate 100%" in printed
 
 
-def test_noop_agent_fails_on_speed_alone_and_report_reprints_it(tmp_path, capsys):
+def test_noop_fails_on_speed_alone_report_reprints_it_and_replay_plays_it_again(tmp_path, capsys):
     out = tmp_path / "noop"
     assert main(["run", *TASK, "--agent", "noop", "--output", str(out)]) == 0
     s = read_summary(out)
@@ -61,6 +61,14 @@ def test_noop_agent_fails_on_speed_alone_and_report_reprints_it(tmp_path, capsys
     capsys.readouterr()
     assert main(["report", str(out)]) == 0
     assert "failure reasons: speed.target x1" in capsys.readouterr().out
+    # The replay agent plays the saved transcript's tool calls again, through the real tools.
+    again = tmp_path / "replay"
+    transcript = out / "run_0" / "transcript.jsonl"
+    argv = ["run", *TASK, "--agent", "replay", "--replay", str(transcript), "--output", str(again)]
+    assert main(argv) == 0
+    assert read_summary(again)["failure_reasons"] == {"speed.target": 1}
+    replayed = json.loads((again / "run_0" / "episode.json").read_text())
+    assert replayed["agent"] == "replay" and replayed["tool_counts"] == {"submit_answer": 1}
 
 
 def test_resume_plays_only_the_unfinished_episodes(tmp_path):
