@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from perfgym.agent.pricing import price_for
@@ -52,6 +53,13 @@ CUT_TOOL_CALL = (
 )
 AFTER_SUBMISSION = f"Not run: the episode ended when {SUBMIT_TOOL} was called."
 EMPTY_OUTPUT = "(no output)"
+MAX_INPUT_DEPTH = 50
+"""Deepest nesting of lists and objects a tool input may have; no tool needs more than a few,
+and a deeper one breaks recursive code (JSON encoders) far from here."""
+TOO_DEEP = (
+    "Not run: the input of {name} nests lists or objects more than {depth} levels deep. "
+    "Make the call again with the tool's parameters only."
+)
 
 
 @dataclass
@@ -84,7 +92,9 @@ class EpisodeOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (without the conversation, which is in the transcript)."""
-        data = asdict(self)
+        # asdict copies recursively: leave out the conversation, which holds whatever the model
+        # sent (a tool input nested thousands deep would overflow the stack)
+        data = asdict(replace(self, messages=[]))
         del data["messages"]
         data["usage"]["total"] = self.usage.total
         return data
@@ -313,6 +323,8 @@ class _Episode:
                 f"not {type(arguments).__name__}.",
                 is_error=True,
             )
+        if _nested_deeper(arguments, MAX_INPUT_DEPTH):
+            return ToolResult(TOO_DEEP.format(name=name, depth=MAX_INPUT_DEPTH), is_error=True)
         try:
             result = await self.toolbox.call(name, arguments)
         except Exception as exc:
@@ -334,11 +346,12 @@ class _Episode:
     def _tool_result(
         self, call: dict[str, Any], result: ToolResult, duration_s: float | None = None
     ) -> dict[str, Any]:
+        content = _valid_text(result.content)
         self._record(
             "tool_result",
             tool_use_id=call.get("id"),
             name=call.get("name"),
-            content=result.content,
+            content=content,
             is_error=result.is_error,
             submission=result.submission,
             duration_s=duration_s,
@@ -350,7 +363,7 @@ class _Episode:
         return {
             "type": "tool_result",
             "tool_use_id": call.get("id"),
-            "content": result.content or EMPTY_OUTPUT,
+            "content": content or EMPTY_OUTPUT,
             "is_error": result.is_error,
         }
 
@@ -422,3 +435,42 @@ class _Episode:
             self.on_event(kind, data)
         except Exception:  # a broken display must not end the episode
             log.exception("on_event callback failed for %s", kind)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
+"""Surrogates that are not a byte escaped by surrogateescape (those are U+DC80-U+DCFF)."""
+
+
+def _valid_text(text: Any) -> str:
+    """`text` as valid Unicode, which the transcript and the Messages API (UTF-8 JSON) need.
+
+    Tool output can hold lone surrogates: a file name that is not UTF-8 decodes to them, and so
+    may bytes a tool passes through. Escaped bytes go back to bytes (which may well be UTF-8)
+    and those that are not show as \\xNN; any other lone surrogate shows as \\uNNNN."""
+    if not isinstance(text, str):
+        text = "" if text is None else str(text)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    text = _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _nested_deeper(value: Any, limit: int) -> bool:
+    """Whether lists and dicts in `value` nest more than `limit` levels deep (found without
+    recursion, so any depth is safe to ask about)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False

@@ -24,8 +24,9 @@ class Transcript:
     """Appends events (`{"type": ..., "step": n, "time": iso, ...}`) to a JSONL file.
 
     Event types the loop writes: system, user, assistant, tool_result, usage, error, end.
-    Values that JSON cannot encode are written as their `str()`, so recording never fails an
-    episode.
+    Values that JSON cannot encode are written as their `str()`, text that is not valid
+    Unicode is escaped to ASCII, and a field that still cannot be encoded (nested too deep,
+    circular) is replaced by a note, so recording never fails an episode.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True) -> None:
@@ -38,7 +39,7 @@ class Transcript:
     def write(self, type: str, step: int | None = None, **data: Any) -> dict[str, Any]:
         """Append one event and make it durable; returns the event as written."""
         event: dict[str, Any] = {"type": type, "step": step, "time": _now(), **data}
-        line = json.dumps(event, ensure_ascii=False, default=str)
+        line = _dumps(event)
         with self._lock:
             if self._file.closed:
                 raise ValueError(f"transcript {self.path} is closed")
@@ -62,6 +63,56 @@ class Transcript:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_UNENCODABLE = (RecursionError, TypeError, ValueError)
+"""What json.dumps raises for a structure nested too deep, a circular one or odd keys."""
+
+
+def _dumps(event: dict[str, Any]) -> str:
+    """One JSON line for `event`, whatever the agent put in it."""
+    try:
+        line = json.dumps(event, ensure_ascii=False, default=str)
+        line.encode("utf-8")  # a lone surrogate (a non-UTF-8 file name, say) fails here
+        return line
+    except UnicodeEncodeError:
+        pass
+    except _UNENCODABLE:
+        return _salvaged(event)
+    try:
+        return json.dumps(event, ensure_ascii=True, default=str)  # escapes lone surrogates
+    except _UNENCODABLE:
+        return _salvaged(event)
+
+
+def _salvaged(event: dict[str, Any]) -> str:
+    """`event` with each field (or item of a list field) that cannot be encoded replaced by a
+    note, and the names of those fields under "unrecorded"."""
+
+    def keep(value: Any) -> tuple[Any, bool]:
+        try:
+            json.dumps(value, default=str)
+            return value, True
+        except _UNENCODABLE as exc:
+            return f"<not recorded: {type(exc).__name__}>", False
+
+    out: dict[str, Any] = {}
+    unrecorded: list[str] = []
+    for key, value in event.items():
+        if isinstance(value, list):
+            kept = [keep(item) for item in value]
+            out[key] = [item for item, _ in kept]
+            ok = all(good for _, good in kept)
+        else:
+            out[key], ok = keep(value)
+        if not ok:
+            unrecorded.append(str(key))
+    out["unrecorded"] = unrecorded
+    try:
+        return json.dumps(out, default=str)
+    except _UNENCODABLE:  # the fields encode one by one but not together: keep the frame
+        frame = {k: event.get(k) for k in ("type", "step", "time")}
+        return json.dumps({**frame, "unrecorded": ["*"]}, default=str)
 
 
 def read_transcript(path: str | os.PathLike[str]) -> list[dict[str, Any]]:

@@ -206,6 +206,14 @@ def _check_runs(
         except EvaluationError as exc:
             report.add("e2e.accuracy", False, str(exc))
             return
+        except (TypeError, ValueError, IndexError, KeyError) as exc:
+            # the arrays are the submission's: whatever they break is its failure, not ours
+            report.add(
+                "e2e.accuracy",
+                False,
+                f"the grader could not evaluate the returned model ({type(exc).__name__}: {exc})",
+            )
+            return
         cand = accuracy(preds, split.test_labels)
         base = baseline.accuracy[label]
         acc_ok &= abs(cand - base) <= spec.tolerance(size) + 1e-12

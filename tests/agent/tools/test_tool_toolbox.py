@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
-from perfgym.agent.tools import EpisodeToolbox
+from perfgym.agent.tools import EpisodeToolbox, prepare_workspace
 from perfgym.agent.types import ToolResult
 
 ALL_TOOLS = [
@@ -94,21 +95,52 @@ def test_a_crashing_tool_gives_an_error_result(toolbox):
     assert result.is_error and "kaboom" in result.content
 
 
-def test_sandboxed_tools_run_concurrently(toolbox):
+def test_sandboxed_tools_of_different_episodes_run_concurrently(toolbox, spec, tmp_path):
     """Sandbox runs go to worker threads, so episodes sharing an event loop overlap."""
+    other_ws = tmp_path / "other-workspace"
+    prepare_workspace(spec, other_ws)
+    other = EpisodeToolbox(spec, "small", other_ws, tmp_path / "other-artifacts", check=False)
+    args = {"code": "import time; time.sleep(1.5); print('slept')"}
 
     async def both():
-        args = {"code": "import time; time.sleep(1.5); print('slept')"}
-        return await asyncio.gather(
-            toolbox.call("run_python", args), toolbox.call("run_python", args)
+        start = time.monotonic()
+        results = await asyncio.gather(
+            toolbox.call("run_python", args), other.call("run_python", args)
         )
+        return results, time.monotonic() - start
 
-    loop_start = asyncio.new_event_loop()
-    try:
-        start = loop_start.time()
-        results = loop_start.run_until_complete(both())
-        elapsed = loop_start.time() - start
-    finally:
-        loop_start.close()
+    results, elapsed = asyncio.run(both())
     assert all("slept" in r.content for r in results)
     assert elapsed < 2.8
+
+
+def test_calls_of_one_episode_run_one_at_a_time(toolbox, workspace):
+    """A file operation never overlaps sandboxed code running in the same workspace: each call
+    waits for the one before, even when the caller overlaps them."""
+    code = "import time; open('started', 'w').close(); time.sleep(1.0); open('done', 'w').close()"
+
+    async def overlapped():
+        run = asyncio.create_task(toolbox.call("run_python", {"code": code}))
+        await asyncio.sleep(0.05)  # the run holds the toolbox from its first step
+        listing = await toolbox.call("list_files", {"path": "."})
+        return listing, await run
+
+    listing, run = asyncio.run(overlapped())
+    assert not run.is_error
+    assert "done (0 bytes)" in listing.content  # listed after the run had finished
+
+
+def test_a_cancelled_call_keeps_the_toolbox_until_its_sandbox_run_ends(toolbox):
+    """The wall-clock limit cancels a call while its sandboxed code still runs in a worker
+    thread; the next call must still wait for that code to end."""
+    code = "import time; time.sleep(1.0); open('done', 'w').close()"
+
+    async def cancel_then_list():
+        run = asyncio.create_task(toolbox.call("run_python", {"code": code}))
+        await asyncio.sleep(0.2)
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        return await toolbox.call("list_files", {"path": "."})
+
+    assert "done (0 bytes)" in asyncio.run(cancel_then_list()).content

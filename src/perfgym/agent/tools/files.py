@@ -101,6 +101,15 @@ def file_tools(ctx: EpisodeContext) -> list[Tool]:
     ]
 
 
+def _shown(name: str) -> str:
+    """A file name as the model sees it: bytes that are not UTF-8 on disk (sandboxed code can
+    name a file anything) show as \\xNN, so the text stays valid Unicode."""
+    try:
+        return os.fsencode(name).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate no file name decodes to
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _decode(data: bytes, truncated: bool, shown: str) -> str:
     if b"\x00" in data[:8192]:
         raise ToolInputError(f"{shown!r} is a binary file; read_file only reads text files.")
@@ -116,7 +125,7 @@ def _decode(data: bytes, truncated: bool, shown: str) -> str:
 
 def _read(ctx: EpisodeContext, path: str, offset: int, limit: int) -> str:
     data, size = ctx.workspace.read_bytes(path, MAX_SCAN_BYTES)
-    name = ctx.workspace.relative(ctx.workspace.resolve(path))
+    name = _shown(ctx.workspace.relative(ctx.workspace.resolve(path)))
     if size == 0:
         return f"{name} is empty (0 bytes)."
     truncated = size > len(data)
@@ -168,12 +177,12 @@ def _write(ctx: EpisodeContext, path: str, content: str) -> str:
     real = ctx.workspace.write_bytes(path, data)
     lines = content.count("\n") + (0 if content.endswith("\n") or not content else 1)
     verb = "Overwrote" if existed else "Created"
-    return f"{verb} {ctx.workspace.relative(real)}: {len(data)} bytes, {lines} lines."
+    return f"{verb} {_shown(ctx.workspace.relative(real))}: {len(data)} bytes, {lines} lines."
 
 
 def _list(ctx: EpisodeContext, path: str) -> str:
     real = ctx.workspace.resolve(path)
-    name = ctx.workspace.relative(real)
+    name = _shown(ctx.workspace.relative(real))
     if not real.exists():
         raise ToolInputError(f"{path!r} does not exist in the workspace.")
     if not real.is_dir():
@@ -192,7 +201,7 @@ def _list(ctx: EpisodeContext, path: str) -> str:
                 more += 1
                 continue
             full = os.path.join(current, entry.rstrip("/"))
-            rel = os.path.relpath(full, ctx.workspace.root)
+            rel = _shown(os.path.relpath(full, ctx.workspace.root))
             rows.append(_describe_entry(full, rel, entry.endswith("/")))
     if not rows:
         return f"{name}/ is empty."
@@ -211,7 +220,7 @@ def _describe_entry(full: str, rel: str, is_dir: bool) -> str:
         return rel
     if os.path.islink(full):
         try:
-            target = os.readlink(full)
+            target = _shown(os.readlink(full))
         except OSError:
             target = "?"
         return f"{rel} -> {target} (symlink)"
