@@ -168,3 +168,21 @@ def test_the_grader_turns_an_evaluation_crash_into_a_failed_check(monkeypatch):
     check = report.check("e2e.accuracy")
     assert check is not None and check.passed is False and "TypeError" in check.detail
     assert report.verdict == "fail"
+
+
+@pytest.mark.parametrize("meta", [{"model": [1]}, {"model": {"kind": "torch"}, "calls": 3}, {}])
+def test_results_that_the_harness_never_writes_fail_the_submission(meta):
+    """Only the submission's own process could have written such metadata (it shares it with the
+    sandbox entry); the grading fails it and reaches a verdict instead of crashing."""
+    from perfgym.grading import grader
+    from perfgym.grading.execution import RunOutput
+    from perfgym.grading.measure import RUN_SEEDS, Measurement
+    from perfgym.grading.report import GradeReport
+
+    spec = get_task("pytorch-nn")
+    m = Measurement(runs={run: RunOutput(run, wall_s=1.0, meta=dict(meta)) for run in RUN_SEEDS})
+    report = GradeReport(task=spec.id, size="small", submission={})
+    grader._check_results(spec, "small", m, {"A": None, "B": None}, None, {}, report)
+    grader._finish(spec, report)
+    assert report.verdict == "fail"
+    assert any(c.passed is False for c in report.checks)

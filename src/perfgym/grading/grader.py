@@ -144,11 +144,26 @@ def _grade(spec, source, path, size, refresh, progress, report: GradeReport, pub
         _check_probes(spec, m, expected, report)
     if report.failed():
         return _finish(spec, report)
-    _check_runs(spec, size, m, splits, baseline, expected, report)
+    _check_results(spec, size, m, splits, baseline, expected, report)
     if report.failed():
         return _finish(spec, report)
     _check_speed(spec, size, m, baseline, report)
     _finish(spec, report)
+
+
+def _check_results(spec, size, m, splits, baseline, expected, report: GradeReport) -> None:
+    """The end-to-end checks, on results that the submission's process wrote: if they are not
+    what the sandbox entry writes (the submission tampered with them), that is its failure,
+    never the grader's crash."""
+    try:
+        _check_runs(spec, size, m, splits, baseline, expected, report)
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
+        report.add(
+            "e2e.results",
+            False,
+            f"the runs' results are not what the grader's harness writes ({type(exc).__name__}:"
+            f" {exc}); the submission's process tampered with them",
+        )
 
 
 def _check_probes(spec: TaskSpec, m: Measurement, expected: dict, report: GradeReport) -> bool:
