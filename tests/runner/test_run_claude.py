@@ -125,6 +125,7 @@ def test_ctrl_c_leaves_a_valid_partial_summary(claude_env, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.alone
 def test_concurrency_speeds_up_a_run_and_timed_phases_never_overlap(claude_env, tmp_path):
     # 1 s per reply and 8 replies per episode: the model's latency dominates the episode, as
     # it does with a real API, and grading (a few seconds at this size) comes on top.
