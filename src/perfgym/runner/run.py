@@ -3,13 +3,15 @@
 Episodes overlap freely while agents think and tools run; the grader's timed phases never do
 (each holds the machine-wide timing slot), so concurrency cannot distort a speedup. The summary
 is rewritten atomically after every episode, so Ctrl-C or a crash leaves a valid partial one,
-and `--resume` plays only the episodes that have no final record.
+and `--resume` plays only the episodes without a final grade (none yet, or an infrastructure
+error, which a new attempt may not repeat).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import traceback
 from dataclasses import asdict
 from pathlib import Path
 
@@ -98,8 +100,10 @@ async def run_episodes(
             except Exception as exc:  # a harness fault ends this episode, not the run
                 record = EpisodeRecord(index, ERROR, config.agent, "error", reason_kind="harness")
                 record.reason = f"the harness failed: {type(exc).__name__}: {exc}"
-                episode_dir(run_dir, index).mkdir(parents=True, exist_ok=True)
-                record.write(episode_dir(run_dir, index))
+                ep_dir = episode_dir(run_dir, index)
+                ep_dir.mkdir(parents=True, exist_ok=True)
+                (ep_dir / "harness_error.txt").write_text(traceback.format_exc())
+                record.write(ep_dir)
                 show(index, "done", {"record": record})
         write_summary(run_dir, config)
 
