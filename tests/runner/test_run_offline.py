@@ -109,3 +109,18 @@ def test_run_usage_errors_are_one_sentence_and_exit_2(argv, message, tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_harness_fault_is_an_error_episode_and_the_run_goes_on(tmp_path, monkeypatch):
+    from perfgym.runner import run as run_module
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(run_module, "play_episode", broken)
+    out = tmp_path / "broken"
+    assert main(["run", *TASK, "--agent", "noop", "--runs", "2", "--output", str(out)]) == 0
+    s = read_summary(out)
+    assert (s["errored"], s["complete"], s["pass_rate"]) == (2, True, None)
+    assert s["errors"][0]["reason"] == "the harness failed: RuntimeError: disk full"
+    assert "RuntimeError: disk full" in (out / "run_1" / "harness_error.txt").read_text()
