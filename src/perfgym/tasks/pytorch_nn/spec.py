@@ -33,7 +33,7 @@ SPEC = TaskSpec(
         "small": Size(
             n_samples=1500,
             target_speedup=1.5,
-            reference_speedup=30.0,
+            reference_speedup=21.0,
             run_timeout_s=90,
             accuracy_tolerance=0.05,
         ),
