@@ -127,14 +127,16 @@ def test_ctrl_c_leaves_a_valid_partial_summary(claude_env, tmp_path):
 @pytest.mark.slow
 @pytest.mark.alone
 def test_concurrency_speeds_up_a_run_and_timed_phases_never_overlap(claude_env, tmp_path):
-    # 1 s per reply and 8 replies per episode: the model's latency dominates the episode, as
-    # it does with a real API, and grading (a few seconds at this size) comes on top.
-    steps = [("list_files", {"path": "."})] * 6 + SOLVE[3:]
+    # 1 s per reply and 30 replies per episode: the model's latency dominates the episode, as
+    # it does with a real API; grading (about 8 s here: two sandboxed processes import
+    # scikit-learn, five timed runs) comes on top, and its timed phases stay one at a time.
+    steps = [("list_files", {"path": "."})] * 28 + SOLVE[3:]
     claude_env.fallback = scripted_claude(steps, latency=1.0)
     walls = {}
     for k in (1, 8):
         out = tmp_path / f"c{k}"
         argv = ["run", *TASK, "--agent", "claude", "--runs", "8", "--concurrency", str(k)]
+        argv += ["--max-steps", "35"]
         start = time.monotonic()
         assert main([*argv, "--no-check", "--output", str(out)]) == 0
         walls[k] = time.monotonic() - start
