@@ -87,7 +87,7 @@ def test_an_api_that_keeps_failing_is_an_error_not_a_failure_and_the_run_goes_on
     assert len(claude_env.requests) == 4  # two episodes, one try and one retry each
 
 
-def test_ctrl_c_leaves_a_valid_partial_summary(claude_env, tmp_path):
+def test_ctrl_c_leaves_a_valid_partial_summary_and_resume_finishes_the_run(claude_env, tmp_path):
     # Each episode submits the baseline after a slow first reply; Ctrl-C comes during the
     # second episode, after the first one is graded.
     claude_env.fallback = scripted_claude([("submit_answer", {"path": "baseline.py"})], 1.0)
@@ -122,6 +122,13 @@ def test_ctrl_c_leaves_a_valid_partial_summary(claude_env, tmp_path):
     s = read_summary(out)
     assert s["finished"] == 1 and not s["complete"] and s["planned"] == 3
     assert not (out / "run_2").exists()
+    graded_first = (out / "run_0" / "grade.json").read_text()
+    # The killed episode 1 left a transcript but no final record: resume plays it again, and 2.
+    assert (out / "run_1" / "transcript.jsonl").exists()
+    assert main(["run", "--resume", "--output", str(out), "--plain"]) == 0
+    s = read_summary(out)
+    assert s["finished"] == 3 and s["complete"] and s["failed"] == 3
+    assert (out / "run_0" / "grade.json").read_text() == graded_first
 
 
 @pytest.mark.slow
