@@ -48,8 +48,12 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
     if agent == "replay":
         if not args.replay:
             raise UsageError("--agent replay needs --replay TRANSCRIPT (a run's transcript.jsonl)")
-        if not Path(args.replay).is_file():
-            raise UsageError(f"there is no transcript at {args.replay}")
+        from perfgym.agent.scripted import ReplayError, replay_agent
+
+        try:
+            replay_agent(Path(args.replay))
+        except (ReplayError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
     return RunConfig(
         task=spec.id,
         agent=agent,
