@@ -25,6 +25,11 @@ PUBLIC_SEED = 0
 EPOCHS = 3
 LEARNING_RATE = 1e-2
 BATCH_SIZE = 16
+BASELINE_BATCH_SIZE = 8
+MIN_TRAIN_FOR_BIG_BATCH = 1500
+"""Batches of 16 halve the optimizer steps. On the full training set (2000 images) the model
+ends where the baseline's does; on a small one (640 images, 120 steps) it stayed undertrained on
+some seeds (test accuracy 0.76 against the baseline's 0.89), so small sets keep batches of 8."""
 N_CLASSES = 10
 N_FEATURES = 13
 HIDDEN_1 = 16
@@ -179,7 +184,9 @@ class ComplexNN(nn.Module):
 def train_model(
     features: np.ndarray, labels: np.ndarray, seed: int, epochs: int = EPOCHS
 ) -> ComplexNN:
-    """Adam + cross-entropy over batches of BATCH_SIZE, a fresh seeded shuffle every epoch."""
+    """Adam + cross-entropy over batches of BATCH_SIZE (the baseline's 8 for a small training
+    set), a fresh seeded shuffle every epoch."""
+    batch_size = BATCH_SIZE if len(features) >= MIN_TRAIN_FOR_BIG_BATCH else BASELINE_BATCH_SIZE
     torch.manual_seed(seed)
     model = ComplexNN()
     optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
@@ -192,9 +199,9 @@ def train_model(
     for _epoch in range(epochs):
         order = torch.randperm(len(x_all), generator=generator)
         x_epoch, y_epoch = x_all[order], y_all[order]
-        for start in range(0, len(order), BATCH_SIZE):
+        for start in range(0, len(order), batch_size):
             optimizer.zero_grad()
-            stop = start + BATCH_SIZE
+            stop = start + batch_size
             loss = loss_fn(model(x_epoch[start:stop]), y_epoch[start:stop])
             loss.backward()
             optimizer.step()
