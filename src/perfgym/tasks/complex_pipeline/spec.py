@@ -37,7 +37,7 @@ SPEC = TaskSpec(
         "small": Size(
             n_samples=800,
             target_speedup=3.0,
-            reference_speedup=59.0,
+            reference_speedup=29.0,
             run_timeout_s=120,
             accuracy_tolerance=0.05,
         ),
