@@ -29,7 +29,8 @@ def _progress(enabled: bool):
     )
 
 
-def _task(task_id: str):
+def task_arg(task_id: str):
+    """The task named on the command line, or a one-sentence usage error."""
     from perfgym.tasks import UnknownTaskError, get_task
 
     try:
@@ -38,7 +39,8 @@ def _task(task_id: str):
         raise UsageError(str(exc)) from None
 
 
-def _size(spec, size: str) -> str:
+def size_arg(spec, size: str) -> str:
+    """A size the task has, or a one-sentence usage error."""
     if size not in spec.sizes:
         raise UsageError(f"task {spec.id} has no size {size!r}; sizes: {', '.join(spec.sizes)}")
     return size
@@ -98,8 +100,8 @@ def _print_report(report, console: Console) -> None:
 def cmd_grade(args: argparse.Namespace) -> int:
     from perfgym.grading import grade
 
-    spec = _task(args.task)
-    size = _size(spec, args.size)
+    spec = task_arg(args.task)
+    size = size_arg(spec, args.size)
     path = Path(args.file)
     if not path.is_file():
         raise UsageError(f"no such file: {path}")
@@ -121,8 +123,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
 def cmd_baseline(args: argparse.Namespace) -> int:
     from perfgym.grading.baseline_cache import BaselineError, get_baseline
 
-    spec = _task(args.task)
-    size = _size(spec, args.size)
+    spec = task_arg(args.task)
+    size = size_arg(spec, args.size)
     try:
         record, _, cached = get_baseline(spec, size, args.refresh, _progress(not args.quiet))
     except BaselineError as exc:

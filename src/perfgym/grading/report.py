@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from perfgym.atomic_file import write_json_atomic
+
 PASS, FAIL, ERROR = "pass", "fail", "error"
 
 
@@ -57,8 +59,4 @@ class GradeReport:
 
     def write(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / "grade.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(self.to_json())
-        tmp.replace(path)
-        return path
+        return write_json_atomic(directory / "grade.json", self.to_dict())

@@ -27,16 +27,10 @@ def _positive(name: str, value: int) -> int:
 
 
 def _config_from_args(args: argparse.Namespace) -> RunConfig:
-    from perfgym.tasks import UnknownTaskError, get_task
+    from perfgym.cli import size_arg, task_arg
 
-    try:
-        spec = get_task(args.task)
-    except UnknownTaskError as exc:
-        raise UsageError(str(exc)) from None
-    if args.size not in spec.sizes:
-        raise UsageError(
-            f"task {spec.id} has no size {args.size!r}; sizes: {', '.join(spec.sizes)}"
-        )
+    spec = task_arg(args.task)
+    size_arg(spec, args.size)
     agent = args.agent
     if args.api_retries < 0 or args.api_backoff < 0:
         raise UsageError("--api-retries and --api-backoff must not be negative")

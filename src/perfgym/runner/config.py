@@ -8,7 +8,7 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from perfgym.runner.summary import write_json_atomic
+from perfgym.atomic_file import write_json_atomic
 
 AGENTS = ("auto", "claude", "reference", "noop", "replay")
 DEFAULT_MODEL = "claude-haiku-4-5"

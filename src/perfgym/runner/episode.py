@@ -7,6 +7,7 @@ import asyncio
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -118,12 +119,7 @@ async def play_episode(
     record.agent_status = outcome.status
     record.steps = outcome.steps
     record.tool_counts = dict(outcome.tool_counts)
-    record.tokens = {
-        "input_tokens": outcome.usage.input_tokens,
-        "output_tokens": outcome.usage.output_tokens,
-        "cache_creation_input_tokens": outcome.usage.cache_creation_input_tokens,
-        "cache_read_input_tokens": outcome.usage.cache_read_input_tokens,
-    }
+    record.tokens = asdict(outcome.usage)
     record.cost_usd = outcome.cost_usd if outcome.cost_known else None
     record.model_seconds, record.tool_seconds = model.seconds, tools.seconds
     if outcome.status == "error":

@@ -18,6 +18,7 @@ from pathlib import Path
 from perfgym.agent.providers.anthropic_provider import AnthropicProvider
 from perfgym.agent.scripted import noop_agent, reference_agent, replay_agent
 from perfgym.agent.types import Provider
+from perfgym.atomic_file import write_json_atomic
 from perfgym.runner.config import RunConfig
 from perfgym.runner.display import LiveDisplay, PlainDisplay
 from perfgym.runner.episode import episode_dir, play_episode
@@ -27,7 +28,6 @@ from perfgym.runner.summary import (
     EpisodeRecord,
     read_episode,
     summarize,
-    write_json_atomic,
 )
 from perfgym.tasks.registry import get_task
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import statistics
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from perfgym.atomic_file import write_json_atomic
 
 PASS, FAIL, ERROR = "pass", "fail", "error"
 EPISODE_FILE = "episode.json"
@@ -66,17 +67,6 @@ def read_episode(run_dir: Path) -> EpisodeRecord | None:
         return EpisodeRecord(**json.loads((run_dir / EPISODE_FILE).read_text()))
     except (OSError, ValueError, TypeError):
         return None
-
-
-def write_json_atomic(path: Path, data: Any) -> Path:
-    """Write JSON so a reader (or a crash midway) never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
-    return path
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
