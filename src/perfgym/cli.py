@@ -91,8 +91,9 @@ def _print_report(report, console: Console) -> None:
         lo, hi = t["speedup_interval_95"]
         console.print(
             f"  baseline {t['baseline']['lower_quartile']:.2f} s, "
-            f"candidate {t['candidate']['lower_quartile']:.3f} s (lower quartiles of the runs)"
-            f" -> speedup {t['speedup']:.2f}x [{lo:.2f}, {hi:.2f}]"
+            f"candidate {t['candidate']['lower_quartile']:.3f} s (lower quartiles of the runs);"
+            f" speedup {t['speedup']:.2f}x [{lo:.2f}, {hi:.2f}] (each run paired with a"
+            " reference run)"
         )
     console.print(f"  reward {report.reward:.3f}   sandbox {report.environment.get('sandbox')}")
 

@@ -129,88 +129,150 @@ def execute(
     timed: bool = True,
 ) -> Outcome:
     """Run `source` in one sandboxed process: each run timed, then the probes (untimed)."""
-    tmp = Path(tempfile.mkdtemp(prefix="perfgym-exec-"))
-    try:
-        return _execute(spec, source, runs, run_timeout_s, probes, timed, tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with TimedProcess(spec, source, runs, run_timeout_s, probes, timed) as proc:
+        if proc.wait_ready():
+            while proc.run_next() is not None:
+                pass
+            proc.run_probes()
+        return proc.outcome
 
 
-def _execute(spec, source, runs, run_timeout_s, probes, timed, tmp: Path) -> Outcome:
-    ws, io_in, io_out = tmp / "ws", tmp / "in", tmp / "out"
-    for d in (ws, io_in, io_out):
-        d.mkdir()
-        d.chmod(0o777)
-    shutil.copyfile(source, ws / "submission.py")
-    shutil.copyfile(sandbox_entry.__file__, io_in / "entry.py")
-    for run_id, inputs in runs:
-        np.savez(io_in / f"{run_id}.npz", **inputs)
-    if probes is not None:
-        np.savez(io_in / "probes.npz", **probes[0])
-    mounts = [Mount(io_in, _IN), Mount(io_out, _OUT, writable=True)]
-    limits = Limits(
-        timeout_s=spec.import_timeout_s + run_timeout_s * len(runs) + 120,
-        cpus=untimed_cpus(spec.cpu_budget),
-        threads=spec.cpu_budget,
-    )
-    go_r, go_w = os.pipe()
-    ctrl_r, ctrl_w = os.pipe()
-    proc = SandboxProcess([], ws, limits, mounts, pass_fds=(go_r, ctrl_w))
-    in_dir, out_dir = proc.inside(io_in), proc.inside(io_out)
-    job = {
-        "workspace": proc.inside(ws),
-        "module": "submission",
-        "entry": spec.entry,
-        "preload": list(spec.preload),
-        "threads": spec.cpu_budget,
-        "count_forward": [spec.model_class] if spec.model_class else [],
-        "trace": list(spec.traced_components),
-        "trace_outputs": list(spec.traced_outputs),
-        "runs": [
-            {"id": r, "inputs": f"{in_dir}/{r}.npz", "output": f"{out_dir}/{r}.npz"}
-            for r, _ in runs
-        ],
-        "probes": None
-        if probes is None
-        else {
-            "inputs": f"{in_dir}/probes.npz",
-            "output": f"{out_dir}/probes.npz",
-            "calls": [c.to_json() for c in probes[1]],
-        },
-    }
-    proc.argv = [sys.executable, "-I", f"{in_dir}/entry.py", str(go_r), str(ctrl_w)]
-    proc.start()
-    os.close(go_r)
-    os.close(ctrl_w)
-    os.write(go_w, (json.dumps(job) + "\n").encode())
-    lines = _Lines(ctrl_r)
-    outcome = Outcome(runs=[RunOutput(r) for r, _ in runs])
-    try:
-        if lines.next(spec.import_timeout_s) != "ready":
-            outcome.error = _why_dead(proc, "before it was ready (importing the libraries)")
-            return outcome
-        for run in outcome.runs:
-            cpus = (budget_cpus(spec.cpu_budget), untimed_cpus(spec.cpu_budget))
-            if not _one_run(proc, cpus, lines, go_w, run, run_timeout_s, io_out, timed):
-                outcome.error = run.error
-                return outcome
+class TimedProcess:
+    """One sandboxed process of a pipeline file, driven run by run by the grader, so that two
+    of them (a candidate and the reference it is compared with) can take turns on the timed
+    CPU. Use it as a context manager: the process tree and its files go at exit."""
+
+    def __init__(
+        self,
+        spec: TaskSpec,
+        source: Path,
+        runs: list[tuple[str, dict[str, np.ndarray]]],
+        run_timeout_s: float,
+        probes: tuple[dict[str, np.ndarray], tuple[ProbeCall, ...]] | None = None,
+        timed: bool = True,
+    ) -> None:
+        self.spec, self.timeout_s, self.timed = spec, run_timeout_s, timed
+        self.outcome = Outcome(runs=[RunOutput(r) for r, _ in runs])
+        self._pending = list(self.outcome.runs)
+        self._probes = probes
+        self._tmp = Path(tempfile.mkdtemp(prefix="perfgym-exec-"))
+        try:
+            self._start(source, runs)
+        except BaseException:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            raise
+
+    def _start(self, source: Path, runs: list[tuple[str, dict[str, np.ndarray]]]) -> None:
+        spec, probes = self.spec, self._probes
+        ws, io_in, io_out = self._tmp / "ws", self._tmp / "in", self._tmp / "out"
+        for d in (ws, io_in, io_out):
+            d.mkdir()
+            d.chmod(0o777)
+        self._io_out = io_out
+        shutil.copyfile(source, ws / "submission.py")
+        shutil.copyfile(sandbox_entry.__file__, io_in / "entry.py")
+        for run_id, inputs in runs:
+            np.savez(io_in / f"{run_id}.npz", **inputs)
         if probes is not None:
-            msg = lines.next(120)
-            if msg == "probes":
-                try:
-                    outcome.probe_arrays, meta = _load(io_out / "probes.npz")
-                    outcome.probe_errors = dict(meta.get("errors", {}))
-                except Exception as exc:  # whatever the sandbox left there
-                    outcome.error = f"the probes' results could not be read ({exc})"
-            elif msg == "error probes":
-                outcome.error = "the probes crashed: " + _tail(io_out / "probes.npz.error")
-            else:
-                outcome.error = _why_dead(proc, "while running the equivalence probes")
-        return outcome
-    finally:
-        os.close(go_w)
-        os.close(ctrl_r)
-        outcome.sandbox = proc.wait(timeout_s=10)
+            np.savez(io_in / "probes.npz", **probes[0])
+        mounts = [Mount(io_in, _IN), Mount(io_out, _OUT, writable=True)]
+        limits = Limits(
+            timeout_s=spec.import_timeout_s + self.timeout_s * len(runs) + 120,
+            cpus=untimed_cpus(spec.cpu_budget),
+            threads=spec.cpu_budget,
+        )
+        go_r, go_w = os.pipe()
+        ctrl_r, ctrl_w = os.pipe()
+        proc = SandboxProcess([], ws, limits, mounts, pass_fds=(go_r, ctrl_w))
+        in_dir, out_dir = proc.inside(io_in), proc.inside(io_out)
+        job = {
+            "workspace": proc.inside(ws),
+            "module": "submission",
+            "entry": spec.entry,
+            "preload": list(spec.preload),
+            "threads": spec.cpu_budget,
+            "count_forward": [spec.model_class] if spec.model_class else [],
+            "trace": list(spec.traced_components),
+            "trace_outputs": list(spec.traced_outputs),
+            "runs": [
+                {"id": r, "inputs": f"{in_dir}/{r}.npz", "output": f"{out_dir}/{r}.npz"}
+                for r, _ in runs
+            ],
+            "probes": None
+            if probes is None
+            else {
+                "inputs": f"{in_dir}/probes.npz",
+                "output": f"{out_dir}/probes.npz",
+                "calls": [c.to_json() for c in probes[1]],
+            },
+        }
+        proc.argv = [sys.executable, "-I", f"{in_dir}/entry.py", str(go_r), str(ctrl_w)]
+        try:
+            proc.start()
+        finally:
+            os.close(go_r)
+            os.close(ctrl_w)
+        self._proc, self._go_w, self._ctrl_r = proc, go_w, ctrl_r
+        os.write(go_w, (json.dumps(job) + "\n").encode())
+        self._lines = _Lines(ctrl_r)
+
+    def __enter__(self) -> TimedProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._go_w)
+        with contextlib.suppress(OSError):
+            os.close(self._ctrl_r)
+        self.outcome.sandbox = self._proc.wait(timeout_s=10)
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def wait_ready(self) -> bool:
+        """Wait until the libraries are imported and warm; False (and the reason kept in
+        `outcome.error`) when the process died first."""
+        if self._lines.next(self.spec.import_timeout_s) != "ready":
+            self.outcome.error = _why_dead(
+                self._proc, "before it was ready (importing the libraries)"
+            )
+            self._pending = []
+            return False
+        return True
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds used so far by the whole process tree."""
+        return self._proc.cpu_seconds()
+
+    def run_next(self) -> RunOutput | None:
+        """Time the next run; None when none is left or the process is no longer usable."""
+        if not self._pending or self.outcome.error:
+            return None
+        run = self._pending.pop(0)
+        cpus = (budget_cpus(self.spec.cpu_budget), untimed_cpus(self.spec.cpu_budget))
+        if not _one_run(
+            self._proc, cpus, self._lines, self._go_w, run, self.timeout_s, self._io_out, self.timed
+        ):
+            self.outcome.error = run.error
+            self._pending = []
+        return run
+
+    def run_probes(self) -> None:
+        """After the last run: read the equivalence probes' outputs (computed untimed)."""
+        if self._probes is None or self.outcome.error or self._pending:
+            return
+        with contextlib.suppress(OSError):  # the process is gone: reported below
+            os.write(self._go_w, b"probes\n")
+        msg = self._lines.next(120)
+        io_out, outcome = self._io_out, self.outcome
+        if msg == "probes":
+            try:
+                outcome.probe_arrays, meta = _load(io_out / "probes.npz")
+                outcome.probe_errors = dict(meta.get("errors", {}))
+            except Exception as exc:  # whatever the sandbox left there
+                outcome.error = f"the probes' results could not be read ({exc})"
+        elif msg == "error probes":
+            outcome.error = "the probes crashed: " + _tail(io_out / "probes.npz.error")
+        else:
+            outcome.error = _why_dead(self._proc, "while running the equivalence probes")
 
 
 def _tail(path: Path) -> str:
@@ -218,6 +280,15 @@ def _tail(path: Path) -> str:
         return _read_result(path, 1 << 20).decode("utf-8", "replace")[-1500:].strip()
     except (OSError, ValueError):
         return "(no traceback)"
+
+
+WAKE_SPIN_S = 0.25
+"""Busy seconds on the timed CPU before a run when it sat idle: an idle virtual CPU runs the
+first fraction of a second slower."""
+SHORT_SPIN_S = 0.05
+"""The same right after another timed run (runs of the candidate and of the reference take
+turns), when that CPU is already awake."""
+_last_timed_end = 0.0
 
 
 def _one_run(
@@ -231,12 +302,15 @@ def _one_run(
     timed: bool,
 ) -> bool:
     """Time one run from `go` to `done`; False when the process is no longer usable."""
+    global _last_timed_end
     slot = timing_slot() if timed else contextlib.nullcontext()
     nonce = secrets.token_hex(16)
     with slot:
         slot_start = time.time()
         proc.set_affinity(cpus[0])
-        os.write(go_w, f"wake {nonce}\n".encode())  # a short busy loop on the timed CPU
+        # a busy loop on the timed CPU: long when that CPU sat idle, short right after a run
+        spin = SHORT_SPIN_S if time.monotonic() - _last_timed_end < 1.0 else WAKE_SPIN_S
+        os.write(go_w, f"wake {nonce} {spin}\n".encode())
         woke = lines.next(30)
         if woke != f"awake {nonce}":
             run.error = f"run {run.id}: " + (
@@ -253,6 +327,7 @@ def _one_run(
         cpu1 = proc.cpu_seconds()
         proc.set_affinity(cpus[1])
         run.slot = (slot_start, time.time())
+        _last_timed_end = time.monotonic()
     if msg == f"done {run.id} {nonce}":
         run.wall_s, run.cpu_s = t1 - t0, cpu1 - cpu0
         try:

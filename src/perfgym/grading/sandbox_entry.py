@@ -7,8 +7,8 @@ imported and warm, waits for `go`, then imports the submission and runs it, writ
 and says `done`. Work moved after `done` is worthless: the grader reads the results at that
 moment.
 Protocol (one line each on two pipes): <- the job as JSON, -> ready, then per run
-<- wake NONCE, -> awake NONCE, <- go NONCE, -> done ID NONCE | error ID NONCE; finally
--> probes | error probes.
+<- wake NONCE SECONDS, -> awake NONCE, <- go NONCE, -> done ID NONCE | error ID NONCE; finally
+<- probes, -> probes | error probes.
 """
 
 import importlib
@@ -270,7 +270,8 @@ def main() -> None:
     for run in job["runs"]:
         word, _, nonce = _listen(go).partition(" ")
         if word == "wake":
-            _spin(0.25)
+            nonce, _, seconds = nonce.partition(" ")
+            _spin(min(float(seconds or 0.25), 1.0))
             _say(ctrl_fd, f"awake {nonce}")
             word, _, nonce = _listen(go).partition(" ")
         if word != "go":
@@ -285,7 +286,7 @@ def main() -> None:
             _say(ctrl_fd, f"error {run['id']} {nonce}")
             continue
         _say(ctrl_fd, f"done {run['id']} {nonce}")
-    if job.get("probes"):
+    if job.get("probes") and _listen(go) == "probes":  # asked for once no run is timed
         try:
             _run_probes(job, job["probes"])
             _say(ctrl_fd, "probes")
