@@ -303,6 +303,7 @@ def _one_run(
 ) -> bool:
     """Time one run from `go` to `done`; False when the process is no longer usable."""
     global _last_timed_end
+    os.sync()  # data a process wrote must not be written back during the next timed run
     slot = timing_slot() if timed else contextlib.nullcontext()
     nonce = secrets.token_hex(16)
     with slot:
