@@ -92,8 +92,8 @@ def _print_report(report, console: Console) -> None:
         console.print(
             f"  baseline {t['baseline']['lower_quartile']:.2f} s, "
             f"candidate {t['candidate']['lower_quartile']:.3f} s (lower quartiles of the runs);"
-            f" speedup {t['speedup']:.2f}x [{lo:.2f}, {hi:.2f}] (each run paired with a"
-            " reference run)"
+            f" speedup {t['speedup']:.2f}x [{lo:.2f}, {hi:.2f}]"
+            + (" (each run paired with a reference run)" if t.get("paired") else "")
         )
     console.print(f"  reward {report.reward:.3f}   sandbox {report.environment.get('sandbox')}")
 

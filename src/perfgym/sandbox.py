@@ -138,15 +138,47 @@ def _python_roots() -> list[Path]:
 class _Cgroups:
     """Per-sandbox cgroups (v1), where the machine allows them: `pids` caps the process count
     (a fork bomb), `cpuset` confines the tree to its CPUs in a way no process inside can widen
-    (sched_setaffinity can be undone from inside; a cpuset cannot)."""
+    (sched_setaffinity can be undone from inside; a cpuset cannot), `memory` caps what the tree
+    holds including tmpfs and memfd pages that no rlimit sees (so filling memory kills the tree
+    itself, not a neighbour), `cpuacct` counts the CPU time of every process that was ever in
+    the tree (however it was reaped), and `freezer` stops the whole tree while a neighbour is
+    timed."""
 
-    def __init__(self, max_processes: int, cpus: tuple[int, ...] | None) -> None:
+    def __init__(
+        self, max_processes: int, cpus: tuple[int, ...] | None, memory_bytes: int | None = None
+    ) -> None:
         self.paths: dict[str, Path] = {}
         name = f"perfgym/{uuid.uuid4().hex}"
         self._make("pids", name, {"pids.max": str(max_processes)})
         if cpus:
             mems = _read(_CGROUP_ROOT / "cpuset" / "cpuset.mems") or "0"
             self._make("cpuset", name, {"cpuset.mems": mems, "cpuset.cpus": _cpulist(cpus)})
+        if memory_bytes:
+            self._make("memory", name, {"memory.limit_in_bytes": str(memory_bytes)})
+        self._make("cpuacct", name, {})
+        self._make("freezer", name, {})
+
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds of everything that ever ran in the tree, or None without cpuacct."""
+        path = self.paths.get("cpuacct")
+        usage = _read(path / "cpuacct.usage") if path else ""
+        return int(usage) / 1e9 if usage.isdigit() else None
+
+    def freeze(self, frozen: bool) -> bool:
+        """Freeze (or thaw) every process of the tree; False where the machine has no freezer."""
+        path = self.paths.get("freezer")
+        if path is None:
+            return False
+        want = "FROZEN" if frozen else "THAWED"
+        try:
+            (path / "freezer.state").write_text(want)
+            for _ in range(500):  # freezing completes asynchronously
+                if _read(path / "freezer.state") == want:
+                    return True
+                time.sleep(0.002)
+        except OSError:
+            return False
+        return False
 
     def _make(self, controller: str, name: str, settings: dict[str, str]) -> None:
         root = _CGROUP_ROOT / controller
@@ -183,6 +215,7 @@ class _Cgroups:
                 (path / "cgroup.procs").write_text(str(os.getpid()))
 
     def kill_all(self) -> None:
+        self.freeze(False)  # a frozen process does not die until it is thawed
         pids_path = self.paths.get("pids")
         for _ in range(50 if pids_path else 0):
             try:
@@ -305,7 +338,9 @@ class SandboxProcess:
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> SandboxProcess:
         env = _scrubbed_env(self.limits, self.env)
-        self._cgroup = _Cgroups(self.limits.max_processes, self.limits.cpus)
+        self._cgroup = _Cgroups(
+            self.limits.max_processes, self.limits.cpus, self.limits.memory_bytes
+        )
         limits, cgroup = self.limits, self._cgroup
 
         def in_child() -> None:  # runs in the forked child before exec
@@ -359,8 +394,15 @@ class SandboxProcess:
         return self.limits.timeout_s - (time.monotonic() - self._started)
 
     def cpu_seconds(self) -> float:
-        """CPU time (user + system) used so far by the whole process tree, read from /proc."""
-        return tree_cpu_seconds(self.pid)
+        """CPU time (user + system) used so far by the whole process tree: from its cpuacct
+        cgroup where there is one (it also counts processes reaped without a trace), else from
+        /proc."""
+        counted = self._cgroup.cpu_seconds() if self._cgroup is not None else None
+        return counted if counted is not None else tree_cpu_seconds(self.pid)
+
+    def freeze(self, frozen: bool = True) -> bool:
+        """Stop (or resume) every process of the tree; False where the machine cannot."""
+        return self._cgroup is not None and self._cgroup.freeze(frozen)
 
     def set_affinity(self, cpus: tuple[int, ...]) -> None:
         """Move every thread of the whole tree to `cpus` (for the timed phase and back)."""
@@ -410,8 +452,9 @@ class SandboxProcess:
 
 
 def cgroup_limits() -> list[str]:
-    """Which cgroup limits this machine gives sandboxes (`pids`, `cpuset`), for the report."""
-    probe = _Cgroups(8, (0,))
+    """Which cgroup limits this machine gives sandboxes (`pids`, `cpuset`, `memory`, `cpuacct`,
+    `freezer`), for the report."""
+    probe = _Cgroups(8, (0,), 2**30)
     found = sorted(probe.paths)
     probe.kill_all()
     return found

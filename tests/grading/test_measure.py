@@ -1,14 +1,18 @@
-"""Paired measurement: every timed run sits beside a run of the reference solution, and a
-submission that works while the reference is being timed is caught."""
+"""Paired measurement: every timed run sits beside a run of the reference solution; the
+measured process is frozen while the reference is timed (its CPU use counted either way), and
+a reference that fails beside a submission is blamed on the submission unless it fails alone."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from itertools import groupby, pairwise
 from pathlib import Path
 
 import pytest
 
 from perfgym.grading import grader
+from perfgym.grading import measure as measure_module
+from perfgym.grading.execution import TimedProcess
 from perfgym.grading.measure import (
     PARKED_CPU_ALLOWANCE_S,
     RUN_SEEDS,
@@ -17,7 +21,10 @@ from perfgym.grading.measure import (
     measure,
 )
 from perfgym.grading.report import GradeReport
+from perfgym.sandbox import cgroup_limits
 from perfgym.tasks import get_task
+
+PAIRED = "pytorch-nn"
 
 SPIN_AFTER_RETURN = '''
 
@@ -29,7 +36,7 @@ _run_pipeline = run_pipeline
 
 def run_pipeline(*args, **kwargs):
     """The honest pipeline, then a thread that burns the CPU after it returns: while the
-    grader times the reference solution next to it, which a plain per-run CPU count misses."""
+    grader times the reference solution next to it."""
     result = _run_pipeline(*args, **kwargs)
 
     def burn():
@@ -43,19 +50,17 @@ def run_pipeline(*args, **kwargs):
 
 
 def _measure(spec, source: Path):
-    splits = hidden_splits(spec, "small")
-    return measure(spec, source, "small", splits, run_timeout_s=120)
+    return measure(spec, source, "small", hidden_splits(spec, "small"), run_timeout_s=120)
 
 
-def test_background_work_while_the_reference_is_timed_fails_the_cpu_budget(tmp_path):
-    """(The static checks reject threads; this one is measured directly, as if it had slipped
-    past them.)"""
-    spec = get_task("numpy-rf")
+def _spinner(tmp_path: Path, spec) -> Path:
+    """(The static checks reject threads; this is measured directly, as if it slipped past.)"""
     source = tmp_path / "spin.py"
     source.write_text(spec.reference_path.read_text() + SPIN_AFTER_RETURN)
-    m = _measure(spec, source)
-    assert set(m.runs) == set(m.reference_runs) == set(RUN_SEEDS)
-    assert max(m.parked_cpu.values()) > PARKED_CPU_ALLOWANCE_S
+    return source
+
+
+def _budget_check(spec, m):
     report = GradeReport(task=spec.id, size="small", submission={})
     baseline = type("Baseline", (), {})()
     baseline.samples = {k: 10.0 for k in RUN_SEEDS}
@@ -63,15 +68,32 @@ def test_background_work_while_the_reference_is_timed_fails_the_cpu_budget(tmp_p
     baseline.pairs = lambda: {k: (10.0, 1.0) for k in RUN_SEEDS}
     report.timing["baseline"] = {}
     grader._check_speed(spec, "small", m, baseline, report)
-    check = report.check("budget.cpu")
+    return report.check("budget.cpu")
+
+
+@pytest.mark.skipif("freezer" not in cgroup_limits(), reason="needs the cgroup freezer")
+def test_background_work_gets_no_cpu_while_the_reference_is_timed(tmp_path):
+    spec = get_task(PAIRED)
+    m = _measure(spec, _spinner(tmp_path, spec))
+    assert set(m.runs) == set(m.reference_runs) == set(RUN_SEEDS)
+    assert all(v <= PARKED_CPU_ALLOWANCE_S for v in m.parked_cpu.values()), m.parked_cpu
+
+
+def test_without_a_freezer_background_work_fails_the_cpu_budget(tmp_path, monkeypatch):
+    monkeypatch.setattr(TimedProcess, "freeze", lambda self, frozen=True: False)
+    spec = get_task(PAIRED)
+    m = _measure(spec, _spinner(tmp_path, spec))
+    assert max(m.parked_cpu.values()) > PARKED_CPU_ALLOWANCE_S
+    check = _budget_check(spec, m)
     assert check.passed is False and "while waiting" in check.detail
 
 
 def test_an_honest_file_waits_idle_and_every_run_has_its_reference_pair():
-    spec = get_task("numpy-rf")
+    spec = get_task(PAIRED)
     m = _measure(spec, spec.reference_path)
     assert set(m.pairs()) == set(RUN_SEEDS)
     assert all(v <= PARKED_CPU_ALLOWANCE_S for v in m.parked_cpu.values()), m.parked_cpu
+    assert _budget_check(spec, m).passed is True
     # the two took turns on the timed CPU: slots never overlap, runs alternate in time
     slots = sorted(
         [(r.slot, "file") for r in m.runs.values()]
@@ -83,10 +105,32 @@ def test_an_honest_file_waits_idle_and_every_run_has_its_reference_pair():
     assert max(len(list(same)) for _, same in groupby(order)) <= 2
 
 
-def test_a_failing_reference_is_an_infrastructure_error(monkeypatch, tmp_path):
+def test_a_size_timed_without_pairs_runs_no_reference(monkeypatch):
     spec = get_task("numpy-rf")
+    assert spec.size("full").paired_timing is False
+    monkeypatch.setitem(spec.sizes, "small", replace(spec.size("small"), paired_timing=False))
+    m = _measure(spec, spec.reference_path)
+    assert set(m.runs) == set(RUN_SEEDS) and not m.reference_runs and not m.parked_cpu
+
+
+def test_a_reference_failing_everywhere_is_an_infrastructure_error(monkeypatch, tmp_path):
+    spec = get_task(PAIRED)
     broken = tmp_path / "reference.py"
     broken.write_text("raise SystemExit('broken on purpose')\n")
     monkeypatch.setattr(type(spec), "reference_path", property(lambda _: broken))
-    with pytest.raises(ReferenceRunError, match="reference solution"):
+    with pytest.raises(ReferenceRunError, match="alone, too"):
         _measure(spec, spec.baseline_path)
+
+
+def test_a_reference_failing_only_beside_a_submission_fails_the_submission(monkeypatch):
+    """A submission could make the reference's paired run fail (fill memory or disk) to turn
+    its grading into an infrastructure error, which the runner leaves out of the pass rate and
+    replays. The reference is run alone then: it works, so the submission is to blame."""
+
+    def interfered(m, reference, candidate):
+        raise measure_module._ReferenceFailed("killed by the kernel's OOM killer")
+
+    monkeypatch.setattr(measure_module, "_take_turns", interfered)
+    spec = get_task(PAIRED)
+    m = _measure(spec, spec.reference_path)
+    assert any("interfered" in e for e in m.process_errors), m.process_errors

@@ -119,6 +119,9 @@ def test_required_names(source, needle):
         ("import runpy", "dynamic imports"),
         ("from torch.utils.data import DataLoader\nDataLoader([], num_workers=4)", "worker"),
         ("import numpy as np\nnp.ctypeslib.load_library('x', '.')", "native calls"),
+        ("import os\nos.posix_spawnp('python3', ['python3'], {})", "processes"),
+        ("import os, sys\nos.close(int(sys.argv[1]))", "raw file descriptors"),
+        ("import os\nos.set_inheritable(5, True)", "raw file descriptors"),
     ],
 )
 def test_forbidden_constructs(snippet, why):

@@ -259,3 +259,54 @@ def test_fewer_epochs_with_forged_meta_still_fails_the_work_check(tmp_path):
     report = grade(get_task("pytorch-nn"), attack, "small")
     assert report.verdict != "pass"
     assert report.check("e2e.work") is None or report.check("e2e.work").passed is not True
+
+
+def test_a_run_cannot_read_a_later_runs_inputs_ahead_of_time(tmp_path):
+    """Run A could do B's expensive work while A is timed (reading B's inputs through an
+    obfuscated path) and cache it, making B nearly free: a later run's inputs appear only at
+    its turn."""
+    src = tmp_path / "submission.py"
+    src.write_text(
+        HEAD
+        + textwrap.dedent(
+            """
+            IN = os.path.join('..', 'i' + 'o', 'in')
+
+            def run_pipeline(train_images, train_labels, test_images, seed):
+                present = os.path.exists(os.path.join(IN, 'B.npz'))
+                if int(seed) == 1 and present:
+                    raise RuntimeError('run A sees the inputs of run B')
+                if int(seed) == 2 and not present:
+                    raise RuntimeError('run B does not see its own inputs')
+                return result(test_images)
+            """
+        )
+    )
+    runs = [("A", dict(INPUTS, seed=np.asarray(1))), ("B", dict(INPUTS, seed=np.asarray(2)))]
+    out = execute(SPEC, src, runs, 30.0, timed=False)
+    assert out.error is None
+    assert [r.error for r in out.runs] == [None, None]
+
+
+def test_closing_the_grader_pipes_is_the_submissions_failure_not_a_crash(tmp_path):
+    """A submission that closes the entry's end of the grader's pipe (its number is in
+    sys.argv) ends the process after its run; the grader's next write meets a broken pipe. That
+    must be a failed run, never an exception out of the grader (it raised BrokenPipeError, and
+    a harness error is left out of the pass rate and replayed)."""
+    src = tmp_path / "submission.py"
+    src.write_text(
+        HEAD
+        + textwrap.dedent(
+            """
+            import sys
+
+            def run_pipeline(train_images, train_labels, test_images, seed):
+                os.close(int(sys.argv[1]))
+                return result(test_images)
+            """
+        )
+    )
+    out = execute(SPEC, src, [("A", dict(INPUTS)), ("B", dict(INPUTS))], 30.0, timed=False)
+    assert out.runs[0].error is None
+    assert out.runs[1].error is not None and "ended before the run" in out.runs[1].error
+    assert out.error == out.runs[1].error

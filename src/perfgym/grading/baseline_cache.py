@@ -52,8 +52,13 @@ class BaselineRecord:
         return float(np.median(list(self.samples.values())))
 
     def pairs(self) -> dict[str, tuple[float, float]]:
-        """Run id -> (baseline time, the paired reference run's time)."""
-        return {k: (v, self.reference_samples[k]) for k, v in self.samples.items()}
+        """Run id -> (baseline time, the paired reference run's time); empty for a task that
+        does not time in pairs."""
+        return {
+            k: (v, self.reference_samples[k])
+            for k, v in self.samples.items()
+            if k in self.reference_samples
+        }
 
 
 def cache_key(spec: TaskSpec, size: str, public: bool = False) -> str:
@@ -66,7 +71,7 @@ def cache_key(spec: TaskSpec, size: str, public: bool = False) -> str:
         "reference": file_sha256(spec.reference_path),
         "entry": file_sha256(sandbox_entry.__file__),
         "runs": PROCESSES,
-        "timing": "paired with the reference",
+        "paired": spec.size(size).paired_timing,
         "probes": [p.to_json() for p in spec.probes],
         "versions": library_versions(),
         "cpu": cpu_model(),
@@ -110,7 +115,8 @@ def measure_baseline(
     m = measure(spec, spec.baseline_path, size, splits, timeout, progress, public=public)
     problems = list(m.process_errors) + [r.error for r in m.runs.values() if r.error]
     problems += [f"probe {k}: {v}" for k, v in m.probe_errors.items()]
-    if problems or set(m.pairs()) != set(RUN_SEEDS):
+    unpaired = spec.size(size).paired_timing and set(m.pairs()) != set(RUN_SEEDS)
+    if problems or set(m.runs) != set(RUN_SEEDS) or unpaired:
         raise BaselineError("the baseline did not run cleanly: " + "; ".join(problems))
     arrays = {f"probe/{k}": v for k, v in m.probe_arrays.items()}
     acc = {}

@@ -155,24 +155,32 @@ class TimedProcess:
         self.outcome = Outcome(runs=[RunOutput(r) for r, _ in runs])
         self._pending = list(self.outcome.runs)
         self._probes = probes
-        self._tmp = Path(tempfile.mkdtemp(prefix="perfgym-exec-"))
+        self._tmp = Path(tempfile.mkdtemp(prefix="perfgym-exec-", dir=_scratch_root()))
+        self._fds: list[int] = []
+        self._proc: SandboxProcess | None = None
         try:
             self._start(source, runs)
         except BaseException:
-            shutil.rmtree(self._tmp, ignore_errors=True)
+            self.__exit__()
             raise
 
     def _start(self, source: Path, runs: list[tuple[str, dict[str, np.ndarray]]]) -> None:
         spec, probes = self.spec, self._probes
         ws, io_in, io_out = self._tmp / "ws", self._tmp / "in", self._tmp / "out"
-        for d in (ws, io_in, io_out):
+        stage = self._tmp / "stage"  # never mounted: a run's inputs appear in `in` at its turn
+        for d in (ws, io_in, io_out, stage):
             d.mkdir()
             d.chmod(0o777)
-        self._io_out = io_out
+        self._io_in, self._io_out = io_in, io_out
         shutil.copyfile(source, ws / "submission.py")
         shutil.copyfile(sandbox_entry.__file__, io_in / "entry.py")
+        self._staged: dict[str, Path] = {}
+        written: dict[int, Path] = {}  # runs of one seed share their inputs' dict: one file
         for run_id, inputs in runs:
-            np.savez(io_in / f"{run_id}.npz", **inputs)
+            if id(inputs) not in written:
+                written[id(inputs)] = stage / f"{len(written)}.npz"
+                np.savez(written[id(inputs)], **inputs)
+            self._staged[run_id] = written[id(inputs)]
         if probes is not None:
             np.savez(io_in / "probes.npz", **probes[0])
         mounts = [Mount(io_in, _IN), Mount(io_out, _OUT, writable=True)]
@@ -183,6 +191,8 @@ class TimedProcess:
         )
         go_r, go_w = os.pipe()
         ctrl_r, ctrl_w = os.pipe()
+        self._fds = [go_w, ctrl_r]
+        self._go_w, self._ctrl_r = go_w, ctrl_r
         proc = SandboxProcess([], ws, limits, mounts, pass_fds=(go_r, ctrl_w))
         in_dir, out_dir = proc.inside(io_in), proc.inside(io_out)
         job = {
@@ -207,25 +217,33 @@ class TimedProcess:
             },
         }
         proc.argv = [sys.executable, "-I", f"{in_dir}/entry.py", str(go_r), str(ctrl_w)]
+        self._lines = _Lines(ctrl_r)
         try:
             proc.start()
         finally:
             os.close(go_r)
             os.close(ctrl_w)
-        self._proc, self._go_w, self._ctrl_r = proc, go_w, ctrl_r
-        os.write(go_w, (json.dumps(job) + "\n").encode())
-        self._lines = _Lines(ctrl_r)
+        self._proc = proc
+        with contextlib.suppress(OSError):  # a process dead at once shows at `ready`
+            os.write(go_w, (json.dumps(job) + "\n").encode())
 
     def __enter__(self) -> TimedProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self._go_w)
-        with contextlib.suppress(OSError):
-            os.close(self._ctrl_r)
-        self.outcome.sandbox = self._proc.wait(timeout_s=10)
+        for fd in self._fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds = []
+        if self._proc is not None:
+            self.outcome.sandbox = self._proc.wait(timeout_s=10)
+            self._proc = None
         shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def freeze(self, frozen: bool = True) -> bool:
+        """Stop (or resume) the whole process tree while another process is timed; False where
+        the machine has no freezer."""
+        return self._proc is not None and self._proc.freeze(frozen)
 
     def wait_ready(self) -> bool:
         """Wait until the libraries are imported and warm; False (and the reason kept in
@@ -248,6 +266,9 @@ class TimedProcess:
             return None
         run = self._pending.pop(0)
         cpus = (budget_cpus(self.spec.cpu_budget), untimed_cpus(self.spec.cpu_budget))
+        # only now do this run's inputs exist where the process can read them: an earlier run
+        # cannot work ahead on a later one's data
+        os.link(self._staged[run.id], self._io_in / f"{run.id}.npz")
         if not _one_run(
             self._proc, cpus, self._lines, self._go_w, run, self.timeout_s, self._io_out, self.timed
         ):
@@ -259,9 +280,7 @@ class TimedProcess:
         """After the last run: read the equivalence probes' outputs (computed untimed)."""
         if self._probes is None or self.outcome.error or self._pending:
             return
-        with contextlib.suppress(OSError):  # the process is gone: reported below
-            os.write(self._go_w, b"probes\n")
-        msg = self._lines.next(120)
+        msg = self._lines.next(120) if _send(self._go_w, "probes") else None
         io_out, outcome = self._io_out, self.outcome
         if msg == "probes":
             try:
@@ -280,6 +299,23 @@ def _tail(path: Path) -> str:
         return _read_result(path, 1 << 20).decode("utf-8", "replace")[-1500:].strip()
     except (OSError, ValueError):
         return "(no traceback)"
+
+
+def _send(fd: int, line: str) -> bool:
+    """Write one protocol line; False when nobody reads the pipe any more (the process died
+    or closed its end): that is the process's failure, never the grader's crash."""
+    try:
+        os.write(fd, (line + "\n").encode())
+    except OSError:
+        return False
+    return True
+
+
+def _scratch_root() -> str | None:
+    """Where sandboxes' files live: the host's /dev/shm (RAM) where it exists, so nothing a
+    sandbox writes is ever written back to disk during someone's timed run."""
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
 
 
 WAKE_SPIN_S = 0.25
@@ -303,16 +339,16 @@ def _one_run(
 ) -> bool:
     """Time one run from `go` to `done`; False when the process is no longer usable."""
     global _last_timed_end
-    os.sync()  # data a process wrote must not be written back during the next timed run
+    if _scratch_root() is None:
+        os.sync()  # what a process wrote must not be written back during the next timed run
     slot = timing_slot() if timed else contextlib.nullcontext()
     nonce = secrets.token_hex(16)
     with slot:
         slot_start = time.time()
         proc.set_affinity(cpus[0])
         # a busy loop on the timed CPU: long when that CPU sat idle, short right after a run
-        spin = SHORT_SPIN_S if time.monotonic() - _last_timed_end < 1.0 else WAKE_SPIN_S
-        os.write(go_w, f"wake {nonce} {spin}\n".encode())
-        woke = lines.next(30)
+        spin = SHORT_SPIN_S if time.monotonic() - _last_timed_end < 0.5 else WAKE_SPIN_S
+        woke = lines.next(30) if _send(go_w, f"wake {nonce} {spin}") else None
         if woke != f"awake {nonce}":
             run.error = f"run {run.id}: " + (
                 _why_dead(proc, "before the run")
@@ -322,8 +358,7 @@ def _one_run(
             return False
         cpu0 = proc.cpu_seconds()
         t0 = time.perf_counter()
-        os.write(go_w, f"go {nonce}\n".encode())
-        msg = lines.next(timeout_s)
+        msg = lines.next(timeout_s) if _send(go_w, f"go {nonce}") else None
         t1 = time.perf_counter()
         cpu1 = proc.cpu_seconds()
         proc.set_affinity(cpus[1])

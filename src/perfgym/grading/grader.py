@@ -37,6 +37,7 @@ from perfgym.grading.timing import (
     budget_cpus,
     normalized_reward,
     paired_speedup,
+    speedup_interval,
     typical_time,
 )
 from perfgym.sandbox import SandboxError
@@ -401,8 +402,13 @@ def _check_speed(
         if over
         else f"within {spec.cpu_budget} CPU, idle while waiting",
     )
-    point, lo, hi = paired_speedup(baseline.pairs(), m.pairs())
     base = list(baseline.samples.values())
+    if spec.size(size).paired_timing:
+        point, lo, hi = paired_speedup(baseline.pairs(), m.pairs())
+        how = "through the reference solution's runs paired with each run"
+    else:
+        point, lo, hi = speedup_interval(base, cand)
+        how = "ratio of the lower quartiles of the runs"
     by_median = baseline.median / float(np.median(cand))
     target = spec.size(size).target_speedup
     report.timing["candidate"] = {
@@ -420,13 +426,13 @@ def _check_speed(
             "speedup_interval_95": [lo, hi],
             "speedup_of_medians": by_median,
             "speedup_unpaired": typical_time(base) / typical_time(cand),
+            "paired": spec.size(size).paired_timing,
         }
     )
     report.add(
         "speed.target",
         point >= target,
-        f"speedup {point:.2f}x (95% interval {lo:.2f}-{hi:.2f}; measured against the reference"
-        f" solution run beside it) vs target {target:g}x",
+        f"speedup {point:.2f}x (95% interval {lo:.2f}-{hi:.2f}; {how}) vs target {target:g}x",
     )
     cheated_or_wrong = any(c.passed is False and c.name != "speed.target" for c in report.checks)
     if not cheated_or_wrong:

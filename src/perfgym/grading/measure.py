@@ -12,6 +12,7 @@ by exactly this code, under the same CPU budget.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from perfgym.grading.evaluate import HiddenSplit, hidden_split
-from perfgym.grading.execution import Outcome, RunOutput, TimedProcess
+from perfgym.grading.execution import Outcome, RunOutput, TimedProcess, execute
 from perfgym.paths import machine_secret
 from perfgym.tasks.spec import TaskSpec
 
@@ -97,55 +98,94 @@ def measure(
     stop_after_probes: Callable[[Measurement], bool] = lambda _: False,
     public: bool = False,
 ) -> Measurement:
-    """Measure `source`, each run paired with a reference run; `stop_after_probes` may end it
-    early (a failed probe needs no timing). Raises ReferenceRunError if the reference fails."""
+    """Measure `source` (each run paired with a reference run where the task times in pairs);
+    `stop_after_probes` may end it early (a failed probe needs no timing). Raises
+    ReferenceRunError if the reference fails even when it runs alone."""
     m = Measurement()
     probe_seed = hidden_seed(spec.id, "probes", public)
     probes = (spec.make_probe_inputs(probe_seed), spec.probes)
-    every_run = [(run, splits[RUN_SEEDS[run]].sandbox_inputs()) for run in RUN_SEEDS]
-    with TimedProcess(spec, spec.reference_path, every_run, run_timeout_s) as reference:
-        for index, runs in enumerate(PROCESSES):
-            progress(
-                f"timed runs {', '.join(runs)}"
-                + (" and equivalence probes" if index == 0 else "")
-                + ", each beside a run of the reference solution"
-            )
-            with TimedProcess(
-                spec,
-                source,
-                [(run, splits[RUN_SEEDS[run]].sandbox_inputs()) for run in runs],
-                run_timeout_s,
-                probes=probes if index == 0 else None,
-            ) as candidate:
-                if index == 0 and not reference.wait_ready():
-                    raise ReferenceRunError(f"the reference solution: {reference.outcome.error}")
-                if candidate.wait_ready():
-                    _take_turns(m, reference, candidate, len(m.runs))
-                    candidate.run_probes()
-            _collect(m, candidate.outcome)
-            if candidate.outcome.error or (index == 0 and stop_after_probes(m)):
-                break
+    seed_inputs = {label: split.sandbox_inputs() for label, split in splits.items()}
+    every_run = [(run, seed_inputs[RUN_SEEDS[run]]) for run in RUN_SEEDS]
+    try:
+        with contextlib.ExitStack() as stack:
+            reference = None
+            if spec.size(size).paired_timing:
+                reference = stack.enter_context(
+                    TimedProcess(spec, spec.reference_path, every_run, run_timeout_s)
+                )
+            for index, runs in enumerate(PROCESSES):
+                progress(
+                    f"timed runs {', '.join(runs)}"
+                    + (" and equivalence probes" if index == 0 else "")
+                    + (", each beside a run of the reference solution" if reference else "")
+                )
+                with TimedProcess(
+                    spec,
+                    source,
+                    [(run, seed_inputs[RUN_SEEDS[run]]) for run in runs],
+                    run_timeout_s,
+                    probes=probes if index == 0 else None,
+                ) as candidate:
+                    if index == 0 and reference is not None and not reference.wait_ready():
+                        raise _ReferenceFailed(reference.outcome.error or "not ready")
+                    if candidate.wait_ready():
+                        _take_turns(m, reference, candidate)
+                        candidate.run_probes()
+                _collect(m, candidate.outcome)
+                if candidate.outcome.error or (index == 0 and stop_after_probes(m)):
+                    break
+    except _ReferenceFailed as failed:
+        _blame(spec, every_run[0], run_timeout_s, str(failed), m)
     return m
 
 
-def _take_turns(
-    m: Measurement, reference: TimedProcess, candidate: TimedProcess, done: int
-) -> None:
-    """Alternate the two processes' runs, the reference first in every other pair (a run
-    right after another may differ from one after a pause)."""
-    for i in range(len(candidate.outcome.runs)):
-        first, second = (reference, candidate) if (done + i) % 2 == 0 else (candidate, reference)
-        for proc in (first, second):
-            before = candidate.cpu_seconds() if proc is reference else 0.0
-            run = proc.run_next()
-            if proc is reference:
-                if run is None or run.wall_s is None:
-                    why = reference.outcome.error or (run.error if run else "no run left")
-                    raise ReferenceRunError(f"the reference solution's paired run failed: {why}")
-                m.reference_runs[run.id] = run
-                m.parked_cpu[run.id] = candidate.cpu_seconds() - before
-            elif run is None or candidate.outcome.error:
-                return
+class _ReferenceFailed(Exception):
+    """The reference failed while the measured file's process was alive beside it."""
+
+
+def _take_turns(m: Measurement, reference: TimedProcess | None, candidate: TimedProcess) -> None:
+    """Time the candidate's runs, each beside a reference run if there is a reference. The
+    reference goes first in every other pair (a run right after another may differ from one
+    after a pause); while it is timed, the candidate is frozen (where the machine has a
+    freezer) and its CPU use is counted either way."""
+    for _ in range(len(candidate.outcome.runs)):
+        done = len(m.reference_runs)
+        order = (reference, candidate) if done % 2 == 0 else (candidate, reference)
+        for proc in order:
+            if proc is None:
+                continue
+            if proc is candidate:
+                run = candidate.run_next()
+                if run is None or candidate.outcome.error:
+                    return
+                continue
+            before = candidate.cpu_seconds()
+            frozen = candidate.freeze(True)
+            try:
+                run = reference.run_next()
+            finally:
+                if frozen:
+                    candidate.freeze(False)
+            m.parked_cpu[run.id if run else "?"] = candidate.cpu_seconds() - before
+            if run is None or run.wall_s is None:
+                raise _ReferenceFailed(
+                    reference.outcome.error or (run.error if run else "no run left")
+                )
+            m.reference_runs[run.id] = run
+
+
+def _blame(spec: TaskSpec, run: tuple, run_timeout_s: float, why: str, m: Measurement) -> None:
+    """The reference failed beside the measured file: run it alone. If it works alone, the
+    file's process interfered with it (filled memory, say), and that is the file's failure; if
+    it fails alone too, the grader itself is broken (an infrastructure error)."""
+    alone = execute(spec, spec.reference_path, [run], run_timeout_s, timed=False)
+    failed = alone.error or next((r.error for r in alone.runs if r.error), None)
+    if failed:
+        raise ReferenceRunError(f"the reference solution failed: {why}; alone, too: {failed}")
+    m.process_errors.append(
+        f"the reference solution, run beside this submission, failed ({why}) but runs cleanly"
+        " alone: the submission interfered with it"
+    )
 
 
 def _collect(m: Measurement, outcome: Outcome) -> None:

@@ -252,6 +252,8 @@ def _run_probes(job: dict, spec: dict) -> None:
 
 def main() -> None:
     go_fd, ctrl_fd = int(sys.argv[1]), int(sys.argv[2])
+    for fd in (go_fd, ctrl_fd):  # no child of the submission inherits the grader's pipes
+        os.set_inheritable(fd, False)
     go = os.fdopen(go_fd, "r")
     job = json.loads(go.readline())  # never on disk, so the submission cannot read it
     sys.path.insert(0, job["workspace"])
@@ -265,21 +267,24 @@ def main() -> None:
     _warm(job["preload"])
     if job.get("count_forward"):
         _install_training_counter(job["count_forward"])
-    inputs = {r["id"]: dict(np.load(r["inputs"], allow_pickle=False)) for r in job["runs"]}
     _say(ctrl_fd, "ready")
     for run in job["runs"]:
         word, _, nonce = _listen(go).partition(" ")
-        if word == "wake":
-            nonce, _, seconds = nonce.partition(" ")
-            _spin(min(float(seconds or 0.25), 1.0))
-            _say(ctrl_fd, f"awake {nonce}")
-            word, _, nonce = _listen(go).partition(" ")
+        if word != "wake":
+            os._exit(3)
+        # this run's inputs appear only now (an earlier run cannot work ahead on them), and
+        # are loaded before the clock starts
+        inputs = dict(np.load(run["inputs"], allow_pickle=False))
+        nonce, _, seconds = nonce.partition(" ")
+        _spin(min(float(seconds or 0.25), 1.0))
+        _say(ctrl_fd, f"awake {nonce}")
+        word, _, nonce = _listen(go).partition(" ")
         if word != "go":
             os._exit(3)
         # The nonce came before the submission was imported and lives only in this frame: a
         # submission cannot forge `done` for a run to stop the grader's clock early.
         try:
-            _run_pipeline(job, run, inputs.pop(run["id"]))
+            _run_pipeline(job, run, inputs)
         except BaseException:
             with open(run["output"] + ".error", "w") as f:
                 f.write(traceback.format_exc()[-4000:])

@@ -101,8 +101,20 @@ FORBIDDEN_ATTRS = {
     "register_module_forward_pre_hook": "the grader's hooks",
     "_exit": "killing the harness",
 }
-_OS_EXEC_PREFIXES = ("exec", "spawn")
-_OS_FD_CALLS = {"write", "read", "fdopen", "dup", "dup2", "pipe", "openpty", "sendfile"}
+_OS_EXEC_PREFIXES = ("exec", "spawn", "posix_spawn")
+_OS_FD_CALLS = {
+    "write",
+    "read",
+    "fdopen",
+    "dup",
+    "dup2",
+    "pipe",
+    "openpty",
+    "sendfile",
+    "close",
+    "closerange",
+    "set_inheritable",
+}
 _HARNESS_PATHS = ("/proc", "/io", "/dev/fd")
 _INDIRECT_BUILTINS = {"getattr", "setattr", "delattr", "hasattr"}
 

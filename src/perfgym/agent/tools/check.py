@@ -37,8 +37,12 @@ def format_report(report: GradeReport, shown_path: str) -> str:
         cand = timing.get("candidate", {}).get("lower_quartile")
         interval = f" (95% interval {lo:.2f}-{hi:.2f})" if lo is not None else ""
         times = (
-            f"; run time {cand:.2f} s vs baseline {base:.2f} s (second fastest of five runs;"
-            " the speedup compares each run with a run of a fixed program timed beside it)"
+            f"; run time {cand:.2f} s vs baseline {base:.2f} s (second fastest of five runs"
+            + (
+                "; the speedup compares each run with a run of a fixed program timed beside it)"
+                if timing.get("paired")
+                else ")"
+            )
             if base
             else ""
         )

@@ -21,7 +21,18 @@ SPEC = TaskSpec(
     summary="Pure-Python pixel loops in feature extraction and normalization feed a 100-tree "
     "random forest.",
     sizes={
-        "full": Size(n_samples=8000, target_speedup=2.0, reference_speedup=8.0, run_timeout_s=300),
+        # At full size the forest fit (compiled code) dominates the reference's 1.45 s runs:
+        # five gradings of it without pairs varied 6-9% (max/min), and the grading allowance
+        # (3 x its 3.7 s script + 5 s) cannot hold five more 1.45 s reference runs.
+        # pytorch-nn's interpreter-bound runs, in the same benchmark, varied 31% unpaired and
+        # 11% paired.
+        "full": Size(
+            n_samples=8000,
+            target_speedup=2.0,
+            reference_speedup=8.0,
+            run_timeout_s=300,
+            paired_timing=False,
+        ),
         "small": Size(n_samples=400, target_speedup=1.3, reference_speedup=3.0, run_timeout_s=60),
     },
     accuracy_tolerance=0.01,
