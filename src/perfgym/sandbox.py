@@ -370,7 +370,7 @@ class SandboxProcess:
                 preexec_fn=in_child,
                 start_new_session=True,
             )
-        except OSError as exc:
+        except (OSError, subprocess.SubprocessError) as exc:
             self._cgroup.kill_all()
             raise SandboxError(f"could not start the sandbox: {exc}") from exc
         self._started = time.monotonic()

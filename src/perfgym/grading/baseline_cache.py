@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from perfgym.grading import sandbox_entry
+from perfgym.grading import execution, sandbox_entry, timing
+from perfgym.grading import measure as measure_module
 from perfgym.grading.environment import cpu_model, file_sha256, library_versions
 from perfgym.grading.evaluate import accuracy, normalized_features, predict_exported
 from perfgym.grading.measure import PROCESSES, RUN_SEEDS, Progress, hidden_splits, measure
@@ -70,6 +71,7 @@ def cache_key(spec: TaskSpec, size: str, public: bool = False) -> str:
         "baseline": file_sha256(spec.baseline_path),
         "reference": file_sha256(spec.reference_path),
         "entry": file_sha256(sandbox_entry.__file__),
+        "protocol": [file_sha256(Path(m.__file__)) for m in (execution, measure_module, timing)],
         "runs": PROCESSES,
         "paired": spec.size(size).paired_timing,
         "probes": [p.to_json() for p in spec.probes],

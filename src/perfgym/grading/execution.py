@@ -256,6 +256,11 @@ class TimedProcess:
             return False
         return True
 
+    @property
+    def started_runs(self) -> int:
+        """How many runs were started: before the first, none of the file's code has run."""
+        return len(self.outcome.runs) - len(self._pending)
+
     def cpu_seconds(self) -> float:
         """CPU seconds used so far by the whole process tree."""
         return self._proc.cpu_seconds()
@@ -268,7 +273,12 @@ class TimedProcess:
         cpus = (budget_cpus(self.spec.cpu_budget), untimed_cpus(self.spec.cpu_budget))
         # only now do this run's inputs exist where the process can read them: an earlier run
         # cannot work ahead on a later one's data
-        os.link(self._staged[run.id], self._io_in / f"{run.id}.npz")
+        try:
+            os.link(self._staged[run.id], self._io_in / f"{run.id}.npz")
+        except OSError as exc:  # e.g. a neighbour used up the scratch filesystem's inodes
+            run.error = self.outcome.error = f"run {run.id}: its inputs could not be given ({exc})"
+            self._pending = []
+            return run
         if not _one_run(
             self._proc, cpus, self._lines, self._go_w, run, self.timeout_s, self._io_out, self.timed
         ):
@@ -312,10 +322,16 @@ def _send(fd: int, line: str) -> bool:
 
 
 def _scratch_root() -> str | None:
-    """Where sandboxes' files live: the host's /dev/shm (RAM) where it exists, so nothing a
-    sandbox writes is ever written back to disk during someone's timed run."""
+    """Where sandboxes' files live: the host's /dev/shm (RAM) where it is roomy, so nothing a
+    sandbox writes is ever written back to disk during someone's timed run (a container's
+    default 64 MB /dev/shm is not: then the system's temporary directory)."""
     shm = "/dev/shm"
-    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
+    try:
+        st = os.statvfs(shm)
+    except OSError:
+        return None
+    roomy = st.f_bavail * st.f_frsize >= 2 * 2**30 and st.f_favail >= 100_000
+    return shm if roomy and os.access(shm, os.W_OK) else None
 
 
 WAKE_SPIN_S = 0.25
@@ -347,7 +363,7 @@ def _one_run(
         slot_start = time.time()
         proc.set_affinity(cpus[0])
         # a busy loop on the timed CPU: long when that CPU sat idle, short right after a run
-        spin = SHORT_SPIN_S if time.monotonic() - _last_timed_end < 0.5 else WAKE_SPIN_S
+        spin = SHORT_SPIN_S if time.monotonic() - _last_timed_end < 0.15 else WAKE_SPIN_S
         woke = lines.next(30) if _send(go_w, f"wake {nonce} {spin}") else None
         if woke != f"awake {nonce}":
             run.error = f"run {run.id}: " + (

@@ -127,7 +127,10 @@ def measure(
                     probes=probes if index == 0 else None,
                 ) as candidate:
                     if index == 0 and reference is not None and not reference.wait_ready():
-                        raise _ReferenceFailed(reference.outcome.error or "not ready")
+                        # no code of the file has run yet: nothing to blame it for
+                        raise ReferenceRunError(
+                            f"the reference solution: {reference.outcome.error}"
+                        )
                     if candidate.wait_ready():
                         _take_turns(m, reference, candidate)
                         candidate.run_probes()
@@ -160,17 +163,17 @@ def _take_turns(m: Measurement, reference: TimedProcess | None, candidate: Timed
                     return
                 continue
             before = candidate.cpu_seconds()
-            frozen = candidate.freeze(True)
+            candidate.freeze(True)
             try:
                 run = reference.run_next()
             finally:
-                if frozen:
-                    candidate.freeze(False)
+                candidate.freeze(False)  # even if freezing timed out half way
             m.parked_cpu[run.id if run else "?"] = candidate.cpu_seconds() - before
             if run is None or run.wall_s is None:
-                raise _ReferenceFailed(
-                    reference.outcome.error or (run.error if run else "no run left")
-                )
+                why = reference.outcome.error or (run.error if run else "no run left")
+                if not m.runs and not candidate.started_runs:  # the file has not run yet
+                    raise ReferenceRunError(f"the reference solution: {why}")
+                raise _ReferenceFailed(why)
             m.reference_runs[run.id] = run
 
 
