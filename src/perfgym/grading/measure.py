@@ -126,7 +126,7 @@ def measure(
                     run_timeout_s,
                     probes=probes if index == 0 else None,
                 ) as candidate:
-                    if index == 0 and reference is not None and not reference.wait_ready():
+                    if index == 0 and reference and not reference.wait_ready(on_timed_cpu=True):
                         # no code of the file has run yet: nothing to blame it for
                         raise ReferenceRunError(
                             f"the reference solution: {reference.outcome.error}"
