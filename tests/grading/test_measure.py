@@ -128,7 +128,7 @@ def test_a_reference_failing_only_beside_a_submission_fails_the_submission(monke
     replays. The reference is run alone then: it works, so the submission is to blame."""
 
     def interfered(m, reference, candidate):
-        raise measure_module._ReferenceFailed("killed by the kernel's OOM killer")
+        raise measure_module._ReferenceFailed("killed by the kernel's OOM killer", file_ran=True)
 
     monkeypatch.setattr(measure_module, "_take_turns", interfered)
     spec = get_task(PAIRED)

@@ -155,7 +155,9 @@ class TimedProcess:
         self.outcome = Outcome(runs=[RunOutput(r) for r, _ in runs])
         self._pending = list(self.outcome.runs)
         self._probes = probes
-        self._tmp = Path(tempfile.mkdtemp(prefix="perfgym-exec-", dir=_scratch_root()))
+        scratch = _scratch_root()
+        self._on_disk = scratch is None  # then what it writes is flushed before each timed run
+        self._tmp = Path(tempfile.mkdtemp(prefix="perfgym-exec-", dir=scratch))
         self._fds: list[int] = []
         self._proc: SandboxProcess | None = None
         try:
@@ -288,6 +290,8 @@ class TimedProcess:
             run.error = self.outcome.error = f"run {run.id}: its inputs could not be given ({exc})"
             self._pending = []
             return run
+        if self._on_disk:
+            os.sync()  # what a process wrote must not be written back during this timed run
         if not _one_run(
             self._proc, cpus, self._lines, self._go_w, run, self.timeout_s, self._io_out, self.timed
         ):
@@ -364,8 +368,6 @@ def _one_run(
 ) -> bool:
     """Time one run from `go` to `done`; False when the process is no longer usable."""
     global _last_timed_end
-    if _scratch_root() is None:
-        os.sync()  # what a process wrote must not be written back during the next timed run
     slot = timing_slot() if timed else contextlib.nullcontext()
     nonce = secrets.token_hex(16)
     with slot:

@@ -127,10 +127,7 @@ def measure(
                     probes=probes if index == 0 else None,
                 ) as candidate:
                     if index == 0 and reference and not reference.wait_ready(on_timed_cpu=True):
-                        # no code of the file has run yet: nothing to blame it for
-                        raise ReferenceRunError(
-                            f"the reference solution: {reference.outcome.error}"
-                        )
+                        raise _ReferenceFailed(reference.outcome.error)
                     if candidate.wait_ready():
                         _take_turns(m, reference, candidate)
                         candidate.run_probes()
@@ -138,12 +135,19 @@ def measure(
                 if candidate.outcome.error or (index == 0 and stop_after_probes(m)):
                     break
     except _ReferenceFailed as failed:
+        if not failed.file_ran:  # no code of the file had run yet: nothing to blame it for
+            raise ReferenceRunError(f"the reference solution: {failed}") from None
         _blame(spec, every_run[0], run_timeout_s, str(failed), m)
     return m
 
 
 class _ReferenceFailed(Exception):
-    """The reference failed while the measured file's process was alive beside it."""
+    """The reference failed while the measured file's process was alive beside it;
+    `file_ran` says whether any of the file's code had run by then."""
+
+    def __init__(self, why: str | None, file_ran: bool = False) -> None:
+        super().__init__(why or "no reason given")
+        self.file_ran = file_ran
 
 
 def _take_turns(m: Measurement, reference: TimedProcess | None, candidate: TimedProcess) -> None:
@@ -171,9 +175,7 @@ def _take_turns(m: Measurement, reference: TimedProcess | None, candidate: Timed
             m.parked_cpu[run.id if run else "?"] = candidate.cpu_seconds() - before
             if run is None or run.wall_s is None:
                 why = reference.outcome.error or (run.error if run else "no run left")
-                if not m.runs and not candidate.started_runs:  # the file has not run yet
-                    raise ReferenceRunError(f"the reference solution: {why}")
-                raise _ReferenceFailed(why)
+                raise _ReferenceFailed(why, file_ran=bool(m.runs) or candidate.started_runs > 0)
             m.reference_runs[run.id] = run
 
 

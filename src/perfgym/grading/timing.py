@@ -53,13 +53,27 @@ def speedup_interval(
     bootstrap interval. Interference on a shared machine only lengthens a run, so the fast end
     measures the code rather than its neighbours; unlike the minimum, one freak fast run (say
     a cache hit in a repeated run) cannot set it."""
-    b, c = np.asarray(baseline, dtype=float), np.asarray(candidate, dtype=float)
-    point = typical_time(b) / typical_time(c)
+    return _with_interval(
+        np.asarray(baseline, dtype=float),
+        np.asarray(candidate, dtype=float),
+        lambda b, c: (
+            np.percentile(b, TIMING_QUANTILE, axis=-1) / np.percentile(c, TIMING_QUANTILE, axis=-1)
+        ),
+        n_boot,
+        seed,
+    )
+
+
+def _with_interval(
+    a: np.ndarray, b: np.ndarray, statistic, n_boot: int, seed: int
+) -> tuple[float, float, float]:
+    """`statistic(a, b)` (computed along the last axis) and a 95% bootstrap interval around
+    it, resampling `a` and `b` independently."""
     rng = np.random.default_rng(seed)
-    bb = np.percentile(rng.choice(b, size=(n_boot, b.size)), TIMING_QUANTILE, axis=1)
-    cc = np.percentile(rng.choice(c, size=(n_boot, c.size)), TIMING_QUANTILE, axis=1)
-    lo, hi = np.percentile(bb / cc, [2.5, 97.5])
-    return point, float(lo), float(hi)
+    aa = rng.choice(a, size=(n_boot, a.size))
+    bb = rng.choice(b, size=(n_boot, b.size))
+    lo, hi = np.percentile(statistic(aa, bb), [2.5, 97.5])
+    return float(statistic(a, b)), float(lo), float(hi)
 
 
 def pair_ratios(pairs: dict[str, tuple[float, float]], reference_over: bool) -> np.ndarray:
@@ -82,14 +96,13 @@ def paired_speedup(
     (median over the baseline's pairs of baseline / reference) x (median over the candidate's
     pairs of reference / candidate): the machine's drift between the cached baseline and this
     grading, and within it, cancels (docs/grading.md has the measurements)."""
-    b = pair_ratios(baseline_pairs, reference_over=False)
-    c = pair_ratios(candidate_pairs, reference_over=True)
-    point = float(np.median(b) * np.median(c))
-    rng = np.random.default_rng(seed)
-    bb = np.median(rng.choice(b, size=(n_boot, b.size)), axis=1)
-    cc = np.median(rng.choice(c, size=(n_boot, c.size)), axis=1)
-    lo, hi = np.percentile(bb * cc, [2.5, 97.5])
-    return point, float(lo), float(hi)
+    return _with_interval(
+        pair_ratios(baseline_pairs, reference_over=False),
+        pair_ratios(candidate_pairs, reference_over=True),
+        lambda b, c: np.median(b, axis=-1) * np.median(c, axis=-1),
+        n_boot,
+        seed,
+    )
 
 
 def normalized_reward(speedup: float, reference_speedup: float) -> float:
