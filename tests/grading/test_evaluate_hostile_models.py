@@ -150,7 +150,7 @@ def test_the_grader_turns_an_evaluation_crash_into_a_failed_check(monkeypatch):
     submission fails e2e.accuracy and the grading goes on to its verdict."""
     from perfgym.grading import grader
     from perfgym.grading.execution import RunOutput
-    from perfgym.grading.measure import RUN_SEEDS, Measurement
+    from perfgym.grading.measure import Measurement, run_seeds
     from perfgym.grading.report import GradeReport
 
     def crash(*_):
@@ -161,7 +161,7 @@ def test_the_grader_turns_an_evaluation_crash_into_a_failed_check(monkeypatch):
     monkeypatch.setattr(grader, "_components", lambda *_: (True, "ok"))
     monkeypatch.setattr(grader, "normalized_features", lambda *_: (None, np.zeros((3, 8))))
     spec = get_task("pytorch-nn")
-    m = Measurement(runs={run: RunOutput(run, wall_s=1.0) for run in RUN_SEEDS})
+    m = Measurement(runs={run: RunOutput(run, wall_s=1.0) for run in run_seeds(spec, "small")})
     report = GradeReport(task=spec.id, size="small", submission={})
     grader._check_runs(spec, "small", m, {"A": None, "B": None}, None, {}, report)
     grader._finish(spec, report)
@@ -176,11 +176,13 @@ def test_results_that_the_harness_never_writes_fail_the_submission(meta):
     sandbox entry); the grading fails it and reaches a verdict instead of crashing."""
     from perfgym.grading import grader
     from perfgym.grading.execution import RunOutput
-    from perfgym.grading.measure import RUN_SEEDS, Measurement
+    from perfgym.grading.measure import Measurement, run_seeds
     from perfgym.grading.report import GradeReport
 
     spec = get_task("pytorch-nn")
-    m = Measurement(runs={run: RunOutput(run, wall_s=1.0, meta=dict(meta)) for run in RUN_SEEDS})
+    m = Measurement(
+        runs={run: RunOutput(run, wall_s=1.0, meta=dict(meta)) for run in run_seeds(spec, "small")}
+    )
     report = GradeReport(task=spec.id, size="small", submission={})
     grader._check_results(spec, "small", m, {"A": None, "B": None}, None, {}, report)
     grader._finish(spec, report)

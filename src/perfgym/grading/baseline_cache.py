@@ -24,7 +24,7 @@ from perfgym.grading import execution, sandbox_entry, timing
 from perfgym.grading import measure as measure_module
 from perfgym.grading.environment import cpu_model, file_sha256, library_versions
 from perfgym.grading.evaluate import accuracy, normalized_features, predict_exported
-from perfgym.grading.measure import PROCESSES, RUN_SEEDS, Progress, hidden_splits, measure
+from perfgym.grading.measure import Progress, hidden_splits, measure, processes, run_seeds
 from perfgym.paths import cache_dir, machine_secret
 from perfgym.tasks.spec import TaskSpec
 
@@ -72,7 +72,7 @@ def cache_key(spec: TaskSpec, size: str, public: bool = False) -> str:
         "reference": file_sha256(spec.reference_path),
         "entry": file_sha256(sandbox_entry.__file__),
         "protocol": [file_sha256(Path(m.__file__)) for m in (execution, measure_module, timing)],
-        "runs": PROCESSES,
+        "runs": processes(spec, size),
         "paired": spec.size(size).paired_timing,
         "probes": [p.to_json() for p in spec.probes],
         "versions": library_versions(),
@@ -117,8 +117,9 @@ def measure_baseline(
     m = measure(spec, spec.baseline_path, size, splits, timeout, progress, public=public)
     problems = list(m.process_errors) + [r.error for r in m.runs.values() if r.error]
     problems += [f"probe {k}: {v}" for k, v in m.probe_errors.items()]
-    unpaired = spec.size(size).paired_timing and set(m.pairs()) != set(RUN_SEEDS)
-    if problems or set(m.runs) != set(RUN_SEEDS) or unpaired:
+    seeds = run_seeds(spec, size)
+    unpaired = spec.size(size).paired_timing and set(m.pairs()) != set(seeds)
+    if problems or set(m.runs) != set(seeds) or unpaired:
         raise BaselineError("the baseline did not run cleanly: " + "; ".join(problems))
     arrays = {f"probe/{k}": v for k, v in m.probe_arrays.items()}
     acc = {}

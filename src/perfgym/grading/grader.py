@@ -24,12 +24,13 @@ from perfgym.grading.evaluate import (
 )
 from perfgym.grading.measure import (
     PARKED_CPU_ALLOWANCE_S,
-    RUN_SEEDS,
     Measurement,
     Progress,
     ReferenceRunError,
     hidden_splits,
     measure,
+    run_seeds,
+    seed_labels,
 )
 from perfgym.grading.report import ERROR, FAIL, PASS, GradeReport
 from perfgym.grading.static_checks import run_static_checks
@@ -206,10 +207,11 @@ def _check_runs(
     spec, size, m: Measurement, splits, baseline: BaselineRecord, expected, report
 ) -> None:
     errors = m.process_errors + [r.error for r in m.runs.values() if r.error]
-    if errors or set(m.runs) != set(RUN_SEEDS):
+    seeds = run_seeds(spec, size)
+    if errors or set(m.runs) != set(seeds):
         report.add("e2e.ran", False, "; ".join(errors) or "not every timed run finished")
         return
-    report.add("e2e.ran", True, f"timed runs {', '.join(RUN_SEEDS)} finished on hidden seeds")
+    report.add("e2e.ran", True, f"timed runs {', '.join(seeds)} finished on hidden seeds")
 
     model_problems, work_problems = _model_and_work(spec, size, m, baseline)
     report.add(
@@ -219,7 +221,7 @@ def _check_runs(
     )
     report.add("e2e.work", not work_problems, "; ".join(work_problems) or _work_summary(spec, size))
     features = {label: normalized_features(spec, split) for label, split in splits.items()}
-    report.add("e2e.components", *_components(spec, m, features))
+    report.add("e2e.components", *_components(spec, m, features, seeds))
     if model_problems:
         return
 
@@ -280,10 +282,12 @@ def _check_runs(
         + ", ".join(f"{c:.1%}" for c in consistency)
         + f" of test samples (need {SELF_CONSISTENCY:.0%})",
     )
-    report.add("e2e.determinism", *_determinism(m))
+    report.add("e2e.determinism", *_determinism(m, seed_labels(spec, size)))
 
 
-def _components(spec: TaskSpec, m: Measurement, features: dict) -> tuple[bool, str]:
+def _components(
+    spec: TaskSpec, m: Measurement, features: dict, seeds: dict[str, str]
+) -> tuple[bool, str]:
     """The pipeline called the probed components, and their output on the hidden data is the
     grader's own: a pipeline cannot run an unprobed copy (a subsampled median, say)."""
     rtol = {p.target: p.rtol for p in spec.probes}
@@ -293,7 +297,7 @@ def _components(spec: TaskSpec, m: Measurement, features: dict) -> tuple[bool, s
         if missing:
             return False, f"run {run_id}: {spec.entry} never called {', '.join(missing)}"
         for name in spec.traced_outputs:
-            for i, want in enumerate(features[RUN_SEEDS[run_id]]):
+            for i, want in enumerate(features[seeds[run_id]]):
                 got = run.arrays.get(f"trace:{name}.{i}")
                 if got is None:
                     return False, f"run {run_id}: no output {i} from {name}"
@@ -367,9 +371,10 @@ def _work_summary(spec: TaskSpec, size: str) -> str:
     return f"every run trained on at least {spec.epochs} epochs x {spec.n_train(size)} samples"
 
 
-def _determinism(m: Measurement) -> tuple[bool, str]:
-    # A3 repeats A2 in the same process: it must not be the one run that does less work
-    for first, again in (("A", "A2"), ("B", "B2"), ("A2", "A3")):
+def _determinism(m: Measurement, labels: tuple[str, ...]) -> tuple[bool, str]:
+    """Each hidden seed gives the same result, bit for bit, in both processes."""
+    for first in labels:
+        again = f"{first}2"
         a, a2 = m.runs[first].arrays, m.runs[again].arrays
         if a.keys() != a2.keys():
             return False, f"runs {first} and {again} returned different things"
@@ -380,8 +385,7 @@ def _determinism(m: Measurement) -> tuple[bool, str]:
                     "seed every random source"
                 )
     return True, (
-        "hidden seeds A and B, each run in two processes (A twice in the second), gave"
-        " identical results"
+        f"hidden seeds {', '.join(labels)}, each run in two processes, gave identical results"
     )
 
 

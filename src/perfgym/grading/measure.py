@@ -1,8 +1,10 @@
-"""One measurement of a pipeline file: five timed runs on two hidden seeds, plus the probes,
-each run paired with a run of the task's reference solution.
+"""One measurement of a pipeline file: timed runs on hidden seeds, plus the probes, each run
+paired with a run of the task's reference solution.
 
-Process 1 runs hidden seeds A and B (timed), then the equivalence probes; process 2 runs A, B
-and A again (timed), so determinism is checked across processes. Beside them, in its own
+Process 1 runs each hidden seed once (A, B, C, ...), then the equivalence probes; process 2
+runs every seed again (A2, B2, C2, ...), so determinism is checked across processes, and no
+process ever sees a seed twice (a repeat in one process could be memoized). Process 2 imports
+its libraries while process 1's runs are timed, on the other CPU. Beside them, in its own
 sandboxed process, the reference solution runs the same inputs, and the two take turns on the
 timed CPU: each run of the measured file has a reference run next to it. The machine's speed
 drifts by 20-30% over tens of seconds (other tenants on the host); a pair shares that drift,
@@ -25,11 +27,23 @@ from perfgym.grading.execution import Outcome, RunOutput, TimedProcess, execute
 from perfgym.paths import machine_secret
 from perfgym.tasks.spec import TaskSpec
 
-PROCESSES = (("A", "B"), ("A2", "B2", "A3"))
-"""Timed runs per sandboxed process: five samples; A2 and B2 repeat A and B in another process
-(determinism). The probes run in the first process after its runs."""
-RUN_SEEDS = {run: run[0] for runs in PROCESSES for run in runs}
-"""Timed run id -> hidden seed label."""
+
+def seed_labels(spec: TaskSpec, size: str) -> tuple[str, ...]:
+    """The hidden seeds of a measurement: A, B, C, ..."""
+    return tuple("ABCDEFGH"[: spec.size(size).seeds])
+
+
+def processes(spec: TaskSpec, size: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Timed run ids per sandboxed process: every seed once in each (the probes run in the
+    first, after its runs)."""
+    seeds = seed_labels(spec, size)
+    return seeds, tuple(f"{s}2" for s in seeds)
+
+
+def run_seeds(spec: TaskSpec, size: str) -> dict[str, str]:
+    """Timed run id -> hidden seed label, in the order the runs are timed."""
+    return {run: run[0] for runs in processes(spec, size) for run in runs}
+
 
 Progress = Callable[[str], None]
 
@@ -84,7 +98,8 @@ class Measurement:
 def hidden_splits(spec: TaskSpec, size: str, public: bool = False) -> dict[str, HiddenSplit]:
     n = spec.size(size).n_samples
     return {
-        label: hidden_split(spec, n, hidden_seed(spec.id, label, public)) for label in ("A", "B")
+        label: hidden_split(spec, n, hidden_seed(spec.id, label, public))
+        for label in seed_labels(spec, size)
     }
 
 
@@ -105,7 +120,16 @@ def measure(
     probe_seed = hidden_seed(spec.id, "probes", public)
     probes = (spec.make_probe_inputs(probe_seed), spec.probes)
     seed_inputs = {label: split.sandbox_inputs() for label, split in splits.items()}
-    every_run = [(run, seed_inputs[RUN_SEEDS[run]]) for run in RUN_SEEDS]
+    seeds = run_seeds(spec, size)
+    every_run = [(run, seed_inputs[seeds[run]]) for run in seeds]
+    layout = processes(spec, size)
+
+    def start(index: int) -> TimedProcess:
+        runs = [(run, seed_inputs[seeds[run]]) for run in layout[index]]
+        return TimedProcess(
+            spec, source, runs, run_timeout_s, probes=probes if index == 0 else None
+        )
+
     try:
         with contextlib.ExitStack() as stack:
             reference = None
@@ -113,22 +137,21 @@ def measure(
                 reference = stack.enter_context(
                     TimedProcess(spec, spec.reference_path, every_run, run_timeout_s)
                 )
-            for index, runs in enumerate(PROCESSES):
+            following = stack.enter_context(start(0))
+            for index, runs in enumerate(layout):
                 progress(
                     f"timed runs {', '.join(runs)}"
                     + (" and equivalence probes" if index == 0 else "")
                     + (", each beside a run of the reference solution" if reference else "")
                 )
-                with TimedProcess(
-                    spec,
-                    source,
-                    [(run, seed_inputs[RUN_SEEDS[run]]) for run in runs],
-                    run_timeout_s,
-                    probes=probes if index == 0 else None,
-                ) as candidate:
+                with following as candidate:  # (closed by the stack too, if we leave early)
                     if index == 0 and reference and not reference.wait_ready(on_timed_cpu=True):
                         raise _ReferenceFailed(reference.outcome.error)
                     if candidate.wait_ready():
+                        if index + 1 < len(layout):
+                            # the next process imports on the untimed CPU while these runs
+                            # are timed: its import costs no grading time
+                            following = stack.enter_context(start(index + 1))
                         _take_turns(m, reference, candidate)
                         candidate.run_probes()
                 _collect(m, candidate.outcome)

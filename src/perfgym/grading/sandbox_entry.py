@@ -8,7 +8,7 @@ and says `done`. Work moved after `done` is worthless: the grader reads the resu
 moment.
 Protocol (one line each on two pipes): <- the job as JSON, -> ready, then per run
 <- wake NONCE SECONDS, -> awake NONCE, <- go NONCE, -> done ID NONCE | error ID NONCE; finally
-<- probes, -> probes | error probes.
+<- probes, -> probes | error probes (or the pipe closed: exit).
 """
 
 import importlib
@@ -291,7 +291,9 @@ def main() -> None:
             _say(ctrl_fd, f"error {run['id']} {nonce}")
             continue
         _say(ctrl_fd, f"done {run['id']} {nonce}")
-    if job.get("probes") and _listen(go) == "probes":  # asked for once no run is timed
+    # wait for the grader's last word (probes, or the pipe closed) before exiting: tearing down
+    # a process costs CPU, which must not fall in a neighbour's timed run
+    if _listen(go) == "probes" and job.get("probes"):  # asked for once no run is timed
         try:
             _run_probes(job, job["probes"])
             _say(ctrl_fd, "probes")

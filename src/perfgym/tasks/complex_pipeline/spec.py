@@ -32,7 +32,11 @@ SPEC = TaskSpec(
     "pairwise-distance normalization, a per-element Python activation and batch size 8.",
     sizes={
         "full": Size(
-            n_samples=2500, target_speedup=10.0, reference_speedup=65.0, run_timeout_s=400
+            n_samples=2500,
+            target_speedup=10.0,
+            reference_speedup=65.0,
+            run_timeout_s=400,
+            seeds=4,  # 0.7 s reference runs vary most: eight pairs (docs/grading.md)
         ),
         "small": Size(
             n_samples=800,

@@ -23,7 +23,7 @@ SPEC = TaskSpec(
     sizes={
         # At full size the forest fit (compiled code) dominates the reference's 1.45 s runs:
         # five gradings of it without pairs varied 6-9% (max/min), and the grading allowance
-        # (3 x its 3.7 s script + 5 s) cannot hold five more 1.45 s reference runs.
+        # (3 x its 3.7 s script + 5 s) cannot hold six more 1.45 s reference runs.
         # pytorch-nn's interpreter-bound runs, in the same benchmark, varied 31% unpaired and
         # 11% paired.
         "full": Size(
