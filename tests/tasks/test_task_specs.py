@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from perfgym.tasks import TASKS
+from perfgym.tasks import TASKS, Size
 
 TASK_IDS = sorted(TASKS)
 
@@ -56,3 +56,9 @@ def test_probe_inputs_are_deterministic_and_include_edges(task_id):
     images = a["images"]
     assert any(np.ptp(img) == 0 for img in images), "a constant image (std 0) is probed"
     assert np.ptp(a["train_features"][:, 1]) == 0, "a constant feature column is probed"
+
+
+@pytest.mark.parametrize("seeds", [1, 9])
+def test_a_size_times_two_to_eight_hidden_seeds(seeds):
+    with pytest.raises(ValueError, match="2 to 8 hidden seeds"):
+        Size(n_samples=10, target_speedup=2.0, reference_speedup=3.0, run_timeout_s=1, seeds=seeds)

@@ -35,6 +35,10 @@ class Size:
     """Hidden seeds timed, each once in each of two processes (2 x seeds timed runs): more
     where short, noisy runs need more samples and the grading allowance holds them."""
 
+    def __post_init__(self) -> None:
+        if not 2 <= self.seeds <= 8:  # at least two hidden seeds; labels A-H
+            raise ValueError(f"a size times 2 to 8 hidden seeds, not {self.seeds}")
+
 
 @dataclass(frozen=True)
 class ProbeCall:
