@@ -149,6 +149,12 @@ def test_no_process_sees_a_seed_twice_and_the_second_imports_during_the_first_ru
         first, second = processes(spec, size)
         assert len(set(first)) == len(first) >= 3 and set(second) == {f"{r}2" for r in first}
         assert {run_seeds(spec, size)[r] for r in second} == set(first)
+        # each seed's two runs follow different runs (cheat_unseeded_weights passed otherwise)
+        after = [
+            {run[0]: prev and prev[0] for prev, run in zip((None, *runs[:-1]), runs, strict=True)}
+            for runs in (first, second)
+        ]
+        assert all(after[0][seed] != after[1][seed] for seed in after[0]), after
     events = []
     real_init, real_run_next = TimedProcess.__init__, TimedProcess.run_next
 

@@ -2,8 +2,9 @@
 paired with a run of the task's reference solution.
 
 Process 1 runs each hidden seed once (A, B, C, ...), then the equivalence probes; process 2
-runs every seed again (A2, B2, C2, ...), so determinism is checked across processes, and no
-process ever sees a seed twice (a repeat in one process could be memoized). Process 2 imports
+runs every seed again in reverse order (..., C2, B2, A2), so determinism is checked across
+processes and histories, and no process ever sees a seed twice (a repeat in one process could
+be memoized). Process 2 imports
 its libraries while process 1's runs are timed, on the other CPU. Beside them, in its own
 sandboxed process, the reference solution runs the same inputs, and the two take turns on the
 timed CPU: each run of the measured file has a reference run next to it. The machine's speed
@@ -35,9 +36,11 @@ def seed_labels(spec: TaskSpec, size: str) -> tuple[str, ...]:
 
 def processes(spec: TaskSpec, size: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Timed run ids per sandboxed process: every seed once in each (the probes run in the
-    first, after its runs)."""
+    first, after its runs), the second in reverse order, so that a seed's two runs follow
+    different runs: a result that depends on what ran before (an unseeded generator, a file
+    left by an earlier run) differs between them."""
     seeds = seed_labels(spec, size)
-    return seeds, tuple(f"{s}2" for s in seeds)
+    return seeds, tuple(f"{s}2" for s in reversed(seeds))
 
 
 def run_seeds(spec: TaskSpec, size: str) -> dict[str, str]:

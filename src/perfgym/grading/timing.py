@@ -38,8 +38,9 @@ def untimed_cpus(budget: int) -> tuple[int, ...]:
 
 
 TIMING_QUANTILE = 25.0
-"""A program's typical run time: the lower quartile of its timed runs (the second fastest of
-five). Tasks timed in pairs compare through the reference runs instead (paired_speedup)."""
+"""A program's typical run time: the lower quartile of its timed runs (between the second and
+third fastest of six). Tasks timed in pairs compare through the reference runs instead
+(paired_speedup)."""
 
 
 def typical_time(samples: list[float]) -> float:
@@ -92,11 +93,13 @@ def banded_mean_ratio(ratios: np.ndarray) -> np.ndarray:
     """The geometric mean of pair ratios (along the last axis), each log ratio first clipped
     to the median's band (PAIR_BAND).
 
-    On this host, a pair's ratio varies about 11% (pytorch-nn's reference against itself, 60
-    pairs): a mean of five spreads over five gradings about 1.12 where a median spreads 1.20,
-    as the median throws most samples away. The band keeps the median's robustness: one freak
-    run (a hiccup of the host, or a run that is fast for a reason the other checks missed)
-    moves the statistic by at most PAIR_BAND / pairs."""
+    A mean uses every pair where a median throws most of them away: 60 pairs of pytorch-nn's
+    reference against itself (a pair's log ratio varies by 0.11), cut into gradings of five
+    pairs, vary by 0.049 (sd of the log) with this statistic and 0.063 with the median
+    (docs/grading.md). The band keeps most of the median's robustness: a freak pair (a hiccup
+    of the host, or a run fast for a reason the other checks missed) counts as if at the
+    band's edge, and can move the statistic only by that plus the one place it moves the
+    median."""
     logs = np.log(ratios)
     mid = np.median(logs, axis=-1, keepdims=True)
     return np.exp(np.mean(np.clip(logs, mid - PAIR_BAND, mid + PAIR_BAND), axis=-1))
