@@ -30,7 +30,6 @@ from perfgym.grading.measure import (
     hidden_splits,
     measure,
     run_seeds,
-    seed_labels,
 )
 from perfgym.grading.report import ERROR, FAIL, PASS, GradeReport
 from perfgym.grading.static_checks import run_static_checks
@@ -282,7 +281,7 @@ def _check_runs(
         + ", ".join(f"{c:.1%}" for c in consistency)
         + f" of test samples (need {SELF_CONSISTENCY:.0%})",
     )
-    report.add("e2e.determinism", *_determinism(m, seed_labels(spec, size)))
+    report.add("e2e.determinism", *_determinism(m, seeds))
 
 
 def _components(
@@ -371,21 +370,24 @@ def _work_summary(spec: TaskSpec, size: str) -> str:
     return f"every run trained on at least {spec.epochs} epochs x {spec.n_train(size)} samples"
 
 
-def _determinism(m: Measurement, labels: tuple[str, ...]) -> tuple[bool, str]:
-    """Each hidden seed gives the same result, bit for bit, in both processes."""
-    for first in labels:
-        again = f"{first}2"
-        a, a2 = m.runs[first].arrays, m.runs[again].arrays
-        if a.keys() != a2.keys():
-            return False, f"runs {first} and {again} returned different things"
-        for key in sorted(a):
-            if a[key].shape != a2[key].shape or not np.array_equal(a[key], a2[key]):
-                return False, (
-                    f"hidden seed {first} run twice gave different {key!r}: "
-                    "seed every random source"
-                )
+def _determinism(m: Measurement, seeds: dict[str, str]) -> tuple[bool, str]:
+    """Every run of a hidden seed (one per process) gives the same result, bit for bit."""
+    by_seed: dict[str, list[str]] = {}
+    for run_id, label in seeds.items():
+        by_seed.setdefault(label, []).append(run_id)
+    for first, *again_runs in by_seed.values():
+        for again in again_runs:
+            a, a2 = m.runs[first].arrays, m.runs[again].arrays
+            if a.keys() != a2.keys():
+                return False, f"runs {first} and {again} returned different things"
+            for key in sorted(a):
+                if a[key].shape != a2[key].shape or not np.array_equal(a[key], a2[key]):
+                    return False, (
+                        f"hidden seed {first} run twice gave different {key!r}: "
+                        "seed every random source"
+                    )
     return True, (
-        f"hidden seeds {', '.join(labels)}, each run in two processes, gave identical results"
+        f"hidden seeds {', '.join(by_seed)}, each run in two processes, gave identical results"
     )
 
 

@@ -4,8 +4,8 @@ paired with a run of the task's reference solution.
 Process 1 runs each hidden seed once (A, B, C, ...), then the equivalence probes; process 2
 runs every seed again in reverse order (..., C2, B2, A2), so determinism is checked across
 processes and histories, and no process ever sees a seed twice (a repeat in one process could
-be memoized). Process 2 imports
-its libraries while process 1's runs are timed, on the other CPU. Beside them, in its own
+be memoized). Process 2 imports its libraries while process 1's runs are timed, on the other
+CPU. Beside them, in its own
 sandboxed process, the reference solution runs the same inputs, and the two take turns on the
 timed CPU: each run of the measured file has a reference run next to it. The machine's speed
 drifts by 20-30% over tens of seconds (other tenants on the host); a pair shares that drift,
