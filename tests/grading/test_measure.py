@@ -16,7 +16,6 @@ from perfgym.grading.execution import TimedProcess
 from perfgym.grading.measure import (
     PARKED_CPU_ALLOWANCE_S,
     ReferenceRunError,
-    hidden_splits,
     measure,
     processes,
     run_seeds,
@@ -51,7 +50,7 @@ def run_pipeline(*args, **kwargs):
 
 
 def _measure(spec, source: Path):
-    return measure(spec, source, "small", hidden_splits(spec, "small"), run_timeout_s=120)
+    return measure(spec, source, "small", run_timeout_s=120)
 
 
 def _spinner(tmp_path: Path, spec) -> Path:
@@ -143,7 +142,8 @@ def test_no_process_sees_a_seed_twice_and_the_second_imports_during_the_first_ru
     monkeypatch,
 ):
     """A repeat of a seed in one process could be memoized, so each process runs every seed
-    once; the second process is started (and imports) while the first one's runs are timed."""
+    once; the second process is started (and imports) while the first one's runs are timed,
+    and the grader makes the hidden data while the first two import."""
     spec = get_task(PAIRED)
     for size in spec.sizes:
         first, second = processes(spec, size)
@@ -161,7 +161,7 @@ def test_no_process_sees_a_seed_twice_and_the_second_imports_during_the_first_ru
     def init(self, spec, source, runs, *args, **kwargs):
         real_init(self, spec, source, runs, *args, **kwargs)
         who = "reference" if source == spec.reference_path and len(runs) > 3 else "file"
-        events.append(("start", who, tuple(r for r, _ in runs)))
+        events.append(("start", who, tuple(runs)))
 
     def run_next(self):
         run = real_run_next(self)
@@ -169,10 +169,17 @@ def test_no_process_sees_a_seed_twice_and_the_second_imports_during_the_first_ru
             events.append(("run", run.id))
         return run
 
+    def splits(*args, **kwargs):
+        events.append(("splits",))
+        return real_splits(*args, **kwargs)
+
+    real_splits = measure_module.hidden_splits
     monkeypatch.setattr(TimedProcess, "__init__", init)
     monkeypatch.setattr(TimedProcess, "run_next", run_next)
+    monkeypatch.setattr(measure_module, "hidden_splits", splits)
     m = _measure(spec, spec.reference_path)
-    assert set(m.pairs()) == set(run_seeds(spec, "small"))
+    assert set(m.pairs()) == set(run_seeds(spec, "small")) and set(m.splits) == {"A", "B", "C"}
     starts = [i for i, e in enumerate(events) if e[0] == "start" and e[1] == "file"]
     first_runs = [i for i, e in enumerate(events) if e[0] == "run"]
     assert len(starts) == 2 and starts[1] < first_runs[0], events
+    assert [e[0] for e in events[:3]] == ["start", "start", "splits"], events

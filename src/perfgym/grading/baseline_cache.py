@@ -24,7 +24,7 @@ from perfgym.grading import execution, sandbox_entry, timing
 from perfgym.grading import measure as measure_module
 from perfgym.grading.environment import cpu_model, file_sha256, library_versions
 from perfgym.grading.evaluate import accuracy, normalized_features, predict_exported
-from perfgym.grading.measure import Progress, hidden_splits, measure, processes, run_seeds
+from perfgym.grading.measure import Progress, measure, processes, run_seeds
 from perfgym.paths import cache_dir, machine_secret
 from perfgym.tasks.spec import TaskSpec
 
@@ -112,9 +112,9 @@ def measure_baseline(
     """Measure the baseline now and store it (atomically) in the cache directory `d`."""
     d = d or _dir(spec, size, public)
     start = time.monotonic()
-    splits = hidden_splits(spec, size, public)
     timeout = spec.size(size).run_timeout_s * 2
-    m = measure(spec, spec.baseline_path, size, splits, timeout, progress, public=public)
+    m = measure(spec, spec.baseline_path, size, timeout, progress, public=public)
+    splits = m.splits
     problems = list(m.process_errors) + [r.error for r in m.runs.values() if r.error]
     problems += [f"probe {k}: {v}" for k, v in m.probe_errors.items()]
     seeds = run_seeds(spec, size)

@@ -129,7 +129,9 @@ def execute(
     timed: bool = True,
 ) -> Outcome:
     """Run `source` in one sandboxed process: each run timed, then the probes (untimed)."""
-    with TimedProcess(spec, source, runs, run_timeout_s, probes, timed) as proc:
+    calls = probes[1] if probes is not None else None
+    with TimedProcess(spec, source, [r for r, _ in runs], run_timeout_s, calls, timed) as proc:
+        proc.give_inputs(dict(runs), probes[0] if probes is not None else None)
         if proc.wait_ready():
             while proc.run_next() is not None:
                 pass
@@ -140,54 +142,49 @@ def execute(
 class TimedProcess:
     """One sandboxed process of a pipeline file, driven run by run by the grader, so that two
     of them (a candidate and the reference it is compared with) can take turns on the timed
-    CPU. Use it as a context manager: the process tree and its files go at exit."""
+    CPU. Use it as a context manager: the process tree and its files go at exit.
+
+    The process starts with only its run ids; `give_inputs` supplies the data before the first
+    run, so the grader can make it while the process imports its libraries."""
 
     def __init__(
         self,
         spec: TaskSpec,
         source: Path,
-        runs: list[tuple[str, dict[str, np.ndarray]]],
+        run_ids: list[str],
         run_timeout_s: float,
-        probes: tuple[dict[str, np.ndarray], tuple[ProbeCall, ...]] | None = None,
+        probes: tuple[ProbeCall, ...] | None = None,
         timed: bool = True,
     ) -> None:
         self.spec, self.timeout_s, self.timed = spec, run_timeout_s, timed
-        self.outcome = Outcome(runs=[RunOutput(r) for r, _ in runs])
+        self.outcome = Outcome(runs=[RunOutput(r) for r in run_ids])
         self._pending = list(self.outcome.runs)
         self._probes = probes
+        self._staged: dict[str, Path] = {}
         scratch = _scratch_root()
         self._on_disk = scratch is None  # then what it writes is flushed before each timed run
         self._tmp = Path(tempfile.mkdtemp(prefix="perfgym-exec-", dir=scratch))
         self._fds: list[int] = []
         self._proc: SandboxProcess | None = None
         try:
-            self._start(source, runs)
+            self._start(source)
         except BaseException:
             self.__exit__()
             raise
 
-    def _start(self, source: Path, runs: list[tuple[str, dict[str, np.ndarray]]]) -> None:
+    def _start(self, source: Path) -> None:
         spec, probes = self.spec, self._probes
         ws, io_in, io_out = self._tmp / "ws", self._tmp / "in", self._tmp / "out"
-        stage = self._tmp / "stage"  # never mounted: a run's inputs appear in `in` at its turn
-        for d in (ws, io_in, io_out, stage):
+        for d in (ws, io_in, io_out, self._tmp / "stage"):
             d.mkdir()
             d.chmod(0o777)
         self._io_in, self._io_out = io_in, io_out
         shutil.copyfile(source, ws / "submission.py")
         shutil.copyfile(sandbox_entry.__file__, io_in / "entry.py")
-        self._staged: dict[str, Path] = {}
-        written: dict[int, Path] = {}  # runs of one seed share their inputs' dict: one file
-        for run_id, inputs in runs:
-            if id(inputs) not in written:
-                written[id(inputs)] = stage / f"{len(written)}.npz"
-                np.savez(written[id(inputs)], **inputs)
-            self._staged[run_id] = written[id(inputs)]
-        if probes is not None:
-            np.savez(io_in / "probes.npz", **probes[0])
+        run_ids = [r.id for r in self.outcome.runs]
         mounts = [Mount(io_in, _IN), Mount(io_out, _OUT, writable=True)]
         limits = Limits(
-            timeout_s=spec.import_timeout_s + self.timeout_s * len(runs) + 120,
+            timeout_s=spec.import_timeout_s + self.timeout_s * len(run_ids) + 120,
             cpus=untimed_cpus(spec.cpu_budget),
             threads=spec.cpu_budget,
         )
@@ -208,14 +205,14 @@ class TimedProcess:
             "trace_outputs": list(spec.traced_outputs),
             "runs": [
                 {"id": r, "inputs": f"{in_dir}/{r}.npz", "output": f"{out_dir}/{r}.npz"}
-                for r, _ in runs
+                for r in run_ids
             ],
             "probes": None
             if probes is None
             else {
                 "inputs": f"{in_dir}/probes.npz",
                 "output": f"{out_dir}/probes.npz",
-                "calls": [c.to_json() for c in probes[1]],
+                "calls": [c.to_json() for c in probes],
             },
         }
         proc.argv = [sys.executable, "-I", f"{in_dir}/entry.py", str(go_r), str(ctrl_w)]
@@ -228,6 +225,27 @@ class TimedProcess:
         self._proc = proc
         with contextlib.suppress(OSError):  # a process dead at once shows at `ready`
             os.write(go_w, (json.dumps(job) + "\n").encode())
+
+    def give_inputs(
+        self,
+        inputs: dict[str, dict[str, np.ndarray]],
+        probe_inputs: dict[str, np.ndarray] | None = None,
+    ) -> None:
+        """The data of every run (by run id) and of the probes, kept outside the sandbox until
+        each run's turn (the probes' from now on). Runs that share one inputs dict share its
+        file."""
+        stage = self._tmp / "stage"  # never mounted: a run's inputs appear in `in` at its turn
+        written: dict[int, Path] = {}
+        for run in self.outcome.runs:
+            data = inputs[run.id]
+            if id(data) not in written:
+                written[id(data)] = stage / f"{len(written)}.npz"
+                np.savez(written[id(data)], **data)
+            self._staged[run.id] = written[id(data)]
+        if self._probes is not None:
+            if probe_inputs is None:
+                raise ValueError("a process with probes needs their inputs")
+            np.savez(self._io_in / "probes.npz", **probe_inputs)
 
     def __enter__(self) -> TimedProcess:
         return self
@@ -282,6 +300,8 @@ class TimedProcess:
             return None
         run = self._pending.pop(0)
         cpus = (budget_cpus(self.spec.cpu_budget), untimed_cpus(self.spec.cpu_budget))
+        if run.id not in self._staged:
+            raise RuntimeError(f"run {run.id} has no inputs: call give_inputs first")
         # only now do this run's inputs exist where the process can read them: an earlier run
         # cannot work ahead on a later one's data
         try:

@@ -27,7 +27,6 @@ from perfgym.grading.measure import (
     Measurement,
     Progress,
     ReferenceRunError,
-    hidden_splits,
     measure,
     run_seeds,
 )
@@ -141,15 +140,13 @@ def _grade(spec, source, path, size, refresh, progress, report: GradeReport, pub
         "cpu": baseline.cpu,
         "cached": cached,
     }
-    splits = hidden_splits(spec, size, public)
     timeout = max(30.0, 2.0 * max(baseline.samples.values()) + 20.0)
 
     def probes_failed(m: Measurement) -> bool:
         return not _check_probes(spec, m, expected, report)
 
-    m = measure(
-        spec, path, size, splits, timeout, progress, stop_after_probes=probes_failed, public=public
-    )
+    m = measure(spec, path, size, timeout, progress, stop_after_probes=probes_failed, public=public)
+    splits = m.splits
     if not any(c.name.startswith("probe.") for c in report.checks):
         _check_probes(spec, m, expected, report)
     if report.failed():

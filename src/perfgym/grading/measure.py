@@ -83,6 +83,8 @@ class Measurement:
     """The reference solution's run paired with each run of the same id."""
     parked_cpu: dict[str, float] = field(default_factory=dict)
     """Run id -> CPU seconds the measured process used while that id's reference run was timed."""
+    splits: dict[str, HiddenSplit] = field(default_factory=dict)
+    """The hidden data of each seed label (made while the sandboxed processes import)."""
 
     def samples(self) -> list[float]:
         return [r.wall_s for r in self.runs.values() if r.wall_s is not None]
@@ -110,37 +112,44 @@ def measure(
     spec: TaskSpec,
     source: Path,
     size: str,
-    splits: dict[str, HiddenSplit],
     run_timeout_s: float,
     progress: Progress = lambda _: None,
     stop_after_probes: Callable[[Measurement], bool] = lambda _: False,
     public: bool = False,
 ) -> Measurement:
     """Measure `source` (each run paired with a reference run where the task times in pairs);
-    `stop_after_probes` may end it early (a failed probe needs no timing). Raises
+    `stop_after_probes` may end it early (a failed probe needs no timing). The hidden data is
+    made while the first processes import (`Measurement.splits` keeps it). Raises
     ReferenceRunError if the reference fails even when it runs alone."""
     m = Measurement()
-    probe_seed = hidden_seed(spec.id, "probes", public)
-    probes = (spec.make_probe_inputs(probe_seed), spec.probes)
-    seed_inputs = {label: split.sandbox_inputs() for label, split in splits.items()}
     seeds = run_seeds(spec, size)
-    every_run = [(run, seed_inputs[seeds[run]]) for run in seeds]
     layout = processes(spec, size)
+    seed_inputs: dict[str, dict[str, np.ndarray]] = {}
+    probe_inputs: dict[str, np.ndarray] = {}
 
     def start(index: int) -> TimedProcess:
-        runs = [(run, seed_inputs[seeds[run]]) for run in layout[index]]
-        return TimedProcess(
-            spec, source, runs, run_timeout_s, probes=probes if index == 0 else None
-        )
+        probes = spec.probes if index == 0 else None
+        proc = TimedProcess(spec, source, list(layout[index]), run_timeout_s, probes)
+        if seed_inputs:  # else given once they are made
+            proc.give_inputs({run: seed_inputs[seeds[run]] for run in layout[index]}, probe_inputs)
+        return proc
 
     try:
         with contextlib.ExitStack() as stack:
             reference = None
             if spec.size(size).paired_timing:
                 reference = stack.enter_context(
-                    TimedProcess(spec, spec.reference_path, every_run, run_timeout_s)
+                    TimedProcess(spec, spec.reference_path, list(seeds), run_timeout_s)
                 )
             following = stack.enter_context(start(0))
+            # the grader's own work (making the hidden data) while those two import
+            m.splits = hidden_splits(spec, size, public)
+            seed_inputs.update({k: split.sandbox_inputs() for k, split in m.splits.items()})
+            probe_inputs.update(spec.make_probe_inputs(hidden_seed(spec.id, "probes", public)))
+            by_run = {run: seed_inputs[label] for run, label in seeds.items()}
+            following.give_inputs({run: by_run[run] for run in layout[0]}, probe_inputs)
+            if reference:
+                reference.give_inputs(by_run)
             for index, runs in enumerate(layout):
                 progress(
                     f"timed runs {', '.join(runs)}"
@@ -163,7 +172,8 @@ def measure(
     except _ReferenceFailed as failed:
         if not failed.file_ran:  # no code of the file had run yet: nothing to blame it for
             raise ReferenceRunError(f"the reference solution: {failed}") from None
-        _blame(spec, every_run[0], run_timeout_s, str(failed), m)
+        first = next(iter(seeds))
+        _blame(spec, (first, seed_inputs[seeds[first]]), run_timeout_s, str(failed), m)
     return m
 
 

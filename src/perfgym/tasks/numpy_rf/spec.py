@@ -32,7 +32,9 @@ SPEC = TaskSpec(
             run_timeout_s=300,
             paired_timing=False,
         ),
-        "small": Size(n_samples=400, target_speedup=1.3, reference_speedup=3.0, run_timeout_s=60),
+        # Small runs (0.3-1 s) are noisy: the baseline graded against itself measured 0.9-1.5x,
+        # the slowest honest fixture (pure-Python lists) 2.1x; 1.5 sits between them.
+        "small": Size(n_samples=400, target_speedup=1.5, reference_speedup=3.0, run_timeout_s=60),
     },
     accuracy_tolerance=0.01,
     prediction_agreement=0.99,
