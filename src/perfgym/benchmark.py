@@ -41,6 +41,9 @@ class TaskBenchmark:
     overhead_ratio: float
     spread: float
     speedup_ratio: float
+    timings: list[dict]
+    """Each grading's `timing` section (every run and its paired reference run): which pairs
+    moved a grading can be read afterwards."""
 
     @property
     def ok(self) -> bool:
@@ -70,7 +73,7 @@ def benchmark_task(spec: TaskSpec, size: str, gradings: int, say=print) -> TaskB
     get_baseline(spec, size, progress=say)
     own = own_runtime(spec, size)
     say(f"{spec.id}: reference script runs {own:.2f} s on its own")
-    times, speedups, unpaired = [], [], []
+    times, speedups, unpaired, timings = [], [], [], []
     for i in range(gradings):
         report = grade(spec, spec.reference_path, size)
         if report.verdict != "pass":
@@ -78,6 +81,7 @@ def benchmark_task(spec: TaskSpec, size: str, gradings: int, say=print) -> TaskB
         times.append(report.grading_seconds)
         speedups.append(report.timing["speedup"])
         unpaired.append(report.timing["speedup_unpaired"])
+        timings.append(report.timing)
         say(
             f"{spec.id}: grading {i + 1}/{gradings}: {report.grading_seconds:.1f} s, "
             f"speedup {speedups[-1]:.2f}x (without the pairs {unpaired[-1]:.2f}x)"
@@ -97,6 +101,7 @@ def benchmark_task(spec: TaskSpec, size: str, gradings: int, say=print) -> TaskB
         overhead_ratio=statistics.median(times) / (3 * own + 5),
         spread=max(speedups) / min(speedups),
         speedup_ratio=statistics.median(speedups) / floor,
+        timings=timings,
     )
 
 

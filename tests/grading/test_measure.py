@@ -94,6 +94,9 @@ def test_an_honest_file_waits_idle_and_every_run_has_its_reference_pair():
     assert set(m.pairs()) == set(run_seeds(spec, "small"))
     assert all(v <= PARKED_CPU_ALLOWANCE_S for v in m.parked_cpu.values()), m.parked_cpu
     assert _budget_check(spec, m).passed is True
+    # the file's results are read; the reference's are not (only its times count)
+    assert all(r.arrays and r.meta for r in m.runs.values())
+    assert not any(r.arrays or r.meta for r in m.reference_runs.values())
     # the two took turns on the timed CPU: slots never overlap, runs alternate in time
     slots = sorted(
         [(r.slot, "file") for r in m.runs.values()]
@@ -106,8 +109,7 @@ def test_an_honest_file_waits_idle_and_every_run_has_its_reference_pair():
 
 
 def test_a_size_timed_without_pairs_runs_no_reference(monkeypatch):
-    spec = get_task("numpy-rf")
-    assert spec.size("full").paired_timing is False
+    spec = get_task("numpy-rf")  # (no task turns pairs off now; the option stays)
     monkeypatch.setitem(spec.sizes, "small", replace(spec.size("small"), paired_timing=False))
     m = _measure(spec, spec.reference_path)
     assert (

@@ -139,17 +139,23 @@ def measure(
             reference = None
             if spec.size(size).paired_timing:
                 reference = stack.enter_context(
-                    TimedProcess(spec, spec.reference_path, list(seeds), run_timeout_s)
+                    TimedProcess(
+                        spec, spec.reference_path, list(seeds), run_timeout_s, read_results=False
+                    )
                 )
             following = stack.enter_context(start(0))
-            # the grader's own work (making the hidden data) while those two import
-            m.splits = hidden_splits(spec, size, public)
-            seed_inputs.update({k: split.sandbox_inputs() for k, split in m.splits.items()})
-            probe_inputs.update(spec.make_probe_inputs(hidden_seed(spec.id, "probes", public)))
-            by_run = {run: seed_inputs[label] for run, label in seeds.items()}
-            following.give_inputs({run: by_run[run] for run in layout[0]}, probe_inputs)
-            if reference:
-                reference.give_inputs(by_run)
+            with reference.importing_on_timed_cpu() if reference else contextlib.nullcontext():
+                # the grader's own work (making the hidden data) while those two import
+                m.splits = hidden_splits(spec, size, public)
+                seed_inputs.update({k: split.sandbox_inputs() for k, split in m.splits.items()})
+                probes = spec.make_probe_inputs(hidden_seed(spec.id, "probes", public))
+                probe_inputs.update(probes)
+                by_run = {run: seed_inputs[label] for run, label in seeds.items()}
+                following.give_inputs({run: by_run[run] for run in layout[0]}, probe_inputs)
+                if reference:
+                    reference.give_inputs(by_run)
+                    if not reference.wait_ready():
+                        raise _ReferenceFailed(reference.outcome.error)
             for index, runs in enumerate(layout):
                 progress(
                     f"timed runs {', '.join(runs)}"
@@ -157,8 +163,6 @@ def measure(
                     + (", each beside a run of the reference solution" if reference else "")
                 )
                 with following as candidate:  # (closed by the stack too, if we leave early)
-                    if index == 0 and reference and not reference.wait_ready(on_timed_cpu=True):
-                        raise _ReferenceFailed(reference.outcome.error)
                     if candidate.wait_ready():
                         if index + 1 < len(layout):
                             # the next process imports on the untimed CPU while these runs

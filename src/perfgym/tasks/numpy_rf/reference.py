@@ -18,7 +18,7 @@ import time
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
-N_SAMPLES = 8000
+N_SAMPLES = 6000
 TEST_FRACTION = 0.2
 PUBLIC_SEED = 0
 N_CLASSES = 10
