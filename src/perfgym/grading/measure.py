@@ -5,12 +5,12 @@ Process 1 runs each hidden seed once (A, B, C, ...), then the equivalence probes
 runs every seed again in reverse order (..., C2, B2, A2), so determinism is checked across
 processes and histories, and no process ever sees a seed twice (a repeat in one process could
 be memoized). Process 2 imports its libraries while process 1's runs are timed, on the other
-CPU. Beside them, in its own
-sandboxed process, the reference solution runs the same inputs, and the two take turns on the
-timed CPU: each run of the measured file has a reference run next to it. The machine's speed
-drifts by 20-30% over tens of seconds (other tenants on the host); a pair shares that drift,
-so the ratio of a pair cancels it (see timing.py). The baseline and the candidate are measured
-by exactly this code, under the same CPU budget.
+CPU; the grader makes the hidden data while process 1 and the reference import. Beside them,
+in its own sandboxed process, the reference solution runs the same inputs, and the two take
+turns on the timed CPU: each run of the measured file has a reference run next to it. The
+machine's speed drifts by 20-30% over tens of seconds (other tenants on the host); a pair
+shares that drift, so the ratio of a pair cancels it (see timing.py). The baseline and the
+candidate are measured by exactly this code, under the same CPU budget.
 """
 
 from __future__ import annotations
@@ -148,8 +148,7 @@ def measure(
                 # the grader's own work (making the hidden data) while those two import
                 m.splits = hidden_splits(spec, size, public)
                 seed_inputs.update({k: split.sandbox_inputs() for k, split in m.splits.items()})
-                probes = spec.make_probe_inputs(hidden_seed(spec.id, "probes", public))
-                probe_inputs.update(probes)
+                probe_inputs.update(spec.make_probe_inputs(hidden_seed(spec.id, "probes", public)))
                 by_run = {run: seed_inputs[label] for run, label in seeds.items()}
                 following.give_inputs({run: by_run[run] for run in layout[0]}, probe_inputs)
                 if reference:
