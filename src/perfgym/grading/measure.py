@@ -124,14 +124,17 @@ def measure(
     m = Measurement()
     seeds = run_seeds(spec, size)
     layout = processes(spec, size)
-    seed_inputs: dict[str, dict[str, np.ndarray]] = {}
+    by_run: dict[str, dict[str, np.ndarray]] = {}  # run id -> its inputs, once they are made
     probe_inputs: dict[str, np.ndarray] = {}
+
+    def give(proc: TimedProcess, index: int) -> None:
+        proc.give_inputs({run: by_run[run] for run in layout[index]}, probe_inputs)
 
     def start(index: int) -> TimedProcess:
         probes = spec.probes if index == 0 else None
         proc = TimedProcess(spec, source, list(layout[index]), run_timeout_s, probes)
-        if seed_inputs:  # else given once they are made
-            proc.give_inputs({run: seed_inputs[seeds[run]] for run in layout[index]}, probe_inputs)
+        if by_run:  # else given once they are made
+            give(proc, index)
         return proc
 
     try:
@@ -147,10 +150,10 @@ def measure(
             with reference.importing_on_timed_cpu() if reference else contextlib.nullcontext():
                 # the grader's own work (making the hidden data) while those two import
                 m.splits = hidden_splits(spec, size, public)
-                seed_inputs.update({k: split.sandbox_inputs() for k, split in m.splits.items()})
+                per_seed = {k: split.sandbox_inputs() for k, split in m.splits.items()}
+                by_run.update({run: per_seed[label] for run, label in seeds.items()})
                 probe_inputs.update(spec.make_probe_inputs(hidden_seed(spec.id, "probes", public)))
-                by_run = {run: seed_inputs[label] for run, label in seeds.items()}
-                following.give_inputs({run: by_run[run] for run in layout[0]}, probe_inputs)
+                give(following, 0)
                 if reference:
                     reference.give_inputs(by_run)
                     if not reference.wait_ready():
@@ -176,7 +179,7 @@ def measure(
         if not failed.file_ran:  # no code of the file had run yet: nothing to blame it for
             raise ReferenceRunError(f"the reference solution: {failed}") from None
         first = next(iter(seeds))
-        _blame(spec, (first, seed_inputs[seeds[first]]), run_timeout_s, str(failed), m)
+        _blame(spec, (first, by_run[first]), run_timeout_s, str(failed), m)
     return m
 
 
