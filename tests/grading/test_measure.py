@@ -81,6 +81,7 @@ def test_background_work_gets_no_cpu_while_the_reference_is_timed(tmp_path):
 
 def test_without_a_freezer_background_work_fails_the_cpu_budget(tmp_path, monkeypatch):
     monkeypatch.setattr(TimedProcess, "freeze", lambda self, frozen=True: False)
+    monkeypatch.setattr(TimedProcess, "can_freeze", property(lambda self: False))
     spec = get_task(PAIRED)
     m = _measure(spec, _spinner(tmp_path, spec))
     assert max(m.parked_cpu.values()) > PARKED_CPU_ALLOWANCE_S
@@ -97,7 +98,22 @@ def test_an_honest_file_waits_idle_and_every_run_has_its_reference_pair():
     # the file's results are read; the reference's are not (only its times count)
     assert all(r.arrays and r.meta for r in m.runs.values())
     assert not any(r.arrays or r.meta for r in m.reference_runs.values())
-    # the two took turns on the timed CPU: slots never overlap, runs alternate in time
+    # each run and its reference run shared the timed CPU in turns, and no one else did
+    for run_id, run in m.runs.items():
+        ref = m.reference_runs[run_id]
+        assert run.slot == ref.slot and run.turns >= 2 and ref.turns >= 2, (run, ref)
+        assert abs(run.turns - ref.turns) <= 1
+        assert run.wall_s + ref.wall_s <= ref.slot[1] - ref.slot[0]
+    slots = sorted({r.slot for r in m.runs.values()})
+    assert len(slots) == len(m.runs) and all(a[1] <= b[0] for a, b in pairwise(slots))
+
+
+def test_without_a_freezer_the_runs_alternate_whole(monkeypatch):
+    monkeypatch.setattr(TimedProcess, "can_freeze", property(lambda self: False))
+    spec = get_task(PAIRED)
+    m = _measure(spec, spec.reference_path)
+    assert set(m.pairs()) == set(run_seeds(spec, "small"))
+    # one after the other: slots never overlap, and runs alternate in time
     slots = sorted(
         [(r.slot, "file") for r in m.runs.values()]
         + [(r.slot, "reference") for r in m.reference_runs.values()]
@@ -106,6 +122,7 @@ def test_an_honest_file_waits_idle_and_every_run_has_its_reference_pair():
     order = [who for _, who in slots]
     assert order.count("file") == order.count("reference") == len(run_seeds(spec, "small"))
     assert max(len(list(same)) for _, same in groupby(order)) <= 2
+    assert all(r.turns == 1 for r in [*m.runs.values(), *m.reference_runs.values()])
 
 
 def test_a_size_timed_without_pairs_runs_no_reference(monkeypatch):
@@ -158,15 +175,15 @@ def test_no_process_sees_a_seed_twice_and_the_second_imports_during_the_first_ru
         ]
         assert all(after[0][seed] != after[1][seed] for seed in after[0]), after
     events = []
-    real_init, real_run_next = TimedProcess.__init__, TimedProcess.run_next
+    real_init, real_stage_next = TimedProcess.__init__, TimedProcess._stage_next
 
     def init(self, spec, source, runs, *args, **kwargs):
         real_init(self, spec, source, runs, *args, **kwargs)
         who = "reference" if source == spec.reference_path and len(runs) > 3 else "file"
         events.append(("start", who, tuple(runs)))
 
-    def run_next(self):
-        run = real_run_next(self)
+    def stage_next(self):  # (every timed run starts here, alone or in turns)
+        run = real_stage_next(self)
         if run is not None:
             events.append(("run", run.id))
         return run
@@ -177,7 +194,7 @@ def test_no_process_sees_a_seed_twice_and_the_second_imports_during_the_first_ru
 
     real_splits = measure_module.hidden_splits
     monkeypatch.setattr(TimedProcess, "__init__", init)
-    monkeypatch.setattr(TimedProcess, "run_next", run_next)
+    monkeypatch.setattr(TimedProcess, "_stage_next", stage_next)
     monkeypatch.setattr(measure_module, "hidden_splits", splits)
     m = _measure(spec, spec.reference_path)
     assert set(m.pairs()) == set(run_seeds(spec, "small")) and set(m.splits) == {"A", "B", "C"}

@@ -40,7 +40,11 @@ class RunOutput:
 
     id: str
     wall_s: float | None = None
+    """Seconds the run held the timed CPU, from `go` to `done` (run in turns with another
+    process: the sum of its turns)."""
     cpu_s: float | None = None
+    turns: int = 1
+    """How many turns on the timed CPU the run took (more than one: it ran in turns)."""
     slot: tuple[float, float] | None = None
     """Epoch seconds at which this run took and released the machine-wide timing slot."""
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
@@ -62,7 +66,7 @@ class _Lines:
     """Reads newline-terminated messages from a pipe, with a deadline."""
 
     def __init__(self, fd: int) -> None:
-        self.fd, self.buf = fd, b""
+        self.fd, self.buf, self.closed = fd, b"", False
 
     def next(self, timeout_s: float) -> str | None:
         deadline = time.monotonic() + timeout_s
@@ -72,6 +76,7 @@ class _Lines:
                 return None
             chunk = os.read(self.fd, 4096)
             if not chunk:
+                self.closed = True
                 return None
             self.buf += chunk
         line, self.buf = self.buf.split(b"\n", 1)
@@ -306,35 +311,86 @@ class TimedProcess:
         """CPU seconds used so far by the whole process tree."""
         return self._proc.cpu_seconds()
 
+    @property
+    def can_freeze(self) -> bool:
+        return self._proc is not None and self._proc.can_freeze
+
     def run_next(self) -> RunOutput | None:
         """Time the next run; None when none is left or the process is no longer usable."""
+        run = self._stage_next()
+        if run is None or run.error:
+            return run
+        if not _one_run(self, run):
+            self._unusable(run.error)
+        else:
+            self._read_results(run)
+        return run
+
+    def _stage_next(self) -> RunOutput | None:
+        """The next run, its inputs now where the process can read them (an earlier run cannot
+        work ahead on a later one's data); None when none is left or the process is unusable,
+        and a run with its error when the inputs could not be given."""
         if not self._pending or self.outcome.error:
             return None
         run = self._pending.pop(0)
-        cpus = (budget_cpus(self.spec.cpu_budget), untimed_cpus(self.spec.cpu_budget))
         if run.id not in self._staged:
             raise RuntimeError(f"run {run.id} has no inputs: call give_inputs first")
-        # only now do this run's inputs exist where the process can read them: an earlier run
-        # cannot work ahead on a later one's data
         try:
             os.link(self._staged[run.id], self._io_in / f"{run.id}.npz")
         except OSError as exc:  # e.g. a neighbour used up the scratch filesystem's inodes
-            run.error = self.outcome.error = f"run {run.id}: its inputs could not be given ({exc})"
-            self._pending = []
+            run.error = f"run {run.id}: its inputs could not be given ({exc})"
+            self._unusable(run.error)
             return run
         if self._on_disk:
             os.sync()  # what a process wrote must not be written back during this timed run
-        if not _one_run(
-            self._proc, cpus, self._lines, self._go_w, run, self.timeout_s, self._io_out, self.timed
-        ):
-            self.outcome.error = run.error
-            self._pending = []
-        elif run.wall_s is not None and self.read_results:
-            try:
-                run.arrays, run.meta = _load(self._io_out / f"{run.id}.npz")
-            except Exception as exc:  # whatever the sandbox left there: never the grader's crash
-                run.error = f"run {run.id}: its results could not be read ({exc})"
         return run
+
+    def _unusable(self, why: str | None) -> None:
+        self.outcome.error = why
+        self._pending = []
+
+    def _read_results(self, run: RunOutput) -> None:
+        if run.wall_s is None or not self.read_results:
+            return
+        try:
+            run.arrays, run.meta = _load(self._io_out / f"{run.id}.npz")
+        except Exception as exc:  # whatever the sandbox left there: never the grader's crash
+            run.error = f"run {run.id}: its results could not be read ({exc})"
+
+    def _timed_cpus(self, timed: bool) -> None:
+        budget = self.spec.cpu_budget
+        self._proc.set_affinity(budget_cpus(budget) if timed else untimed_cpus(budget))
+
+    def _wake(self, run: RunOutput, nonce: str, spin_s: float) -> bool:
+        """Ask the process to spin `spin_s` on the CPU it is on and say it is awake."""
+        woke = self._lines.next(30) if _send(self._go_w, f"wake {nonce} {spin_s}") else None
+        if woke == f"awake {nonce}":
+            return True
+        run.error = f"run {run.id}: " + (
+            _why_dead(self._proc, "before the run")
+            if woke is None
+            else f"a garbled answer to the grader's wake-up ({woke[:80]!r})"
+        )
+        return False
+
+    def _conclude(self, run: RunOutput, msg: str | None, nonce: str) -> bool:
+        """Read the run's answer (None: none came in its time); False when the process is no
+        longer usable. The times are set by the caller."""
+        if msg == f"done {run.id} {nonce}":
+            return True
+        run.wall_s = run.cpu_s = None
+        if msg == f"error {run.id} {nonce}":
+            run.error = f"run {run.id} raised: " + _tail(self._io_out / f"{run.id}.npz.error")
+            return True
+        if msg is not None:
+            run.error = (
+                f"run {run.id}: a forged or garbled message on the grader's pipe ({msg[:80]!r})"
+            )
+        elif self._proc.alive() and not self._lines.closed:
+            run.error = f"run {run.id} exceeded its time limit of {self.timeout_s:.0f} s"
+        else:
+            run.error = f"run {run.id}: " + _why_dead(self._proc, "during the run")
+        return False
 
     def run_probes(self) -> None:
         """After the last run: read the equivalence probes' outputs (computed untimed)."""
@@ -393,52 +449,162 @@ turns), when that CPU is already awake."""
 _last_timed_end = 0.0
 
 
-def _one_run(
-    proc: SandboxProcess,
-    cpus: tuple[tuple[int, ...], tuple[int, ...]],
-    lines: _Lines,
-    go_w: int,
-    run: RunOutput,
-    timeout_s: float,
-    io_out: Path,
-    timed: bool,
-) -> bool:
+def _wake_spin_s() -> float:
+    """A busy loop on the timed CPU before timing: long when that CPU sat idle, short right
+    after another timed run."""
+    return SHORT_SPIN_S if time.monotonic() - _last_timed_end < 0.15 else WAKE_SPIN_S
+
+
+def _one_run(tp: TimedProcess, run: RunOutput) -> bool:
     """Time one run from `go` to `done`; False when the process is no longer usable."""
     global _last_timed_end
-    slot = timing_slot() if timed else contextlib.nullcontext()
+    slot = timing_slot() if tp.timed else contextlib.nullcontext()
     nonce = secrets.token_hex(16)
     with slot:
         slot_start = time.time()
-        proc.set_affinity(cpus[0])
-        # a busy loop on the timed CPU: long when that CPU sat idle, short right after a run
-        spin = SHORT_SPIN_S if time.monotonic() - _last_timed_end < 0.15 else WAKE_SPIN_S
-        woke = lines.next(30) if _send(go_w, f"wake {nonce} {spin}") else None
-        if woke != f"awake {nonce}":
-            run.error = f"run {run.id}: " + (
-                _why_dead(proc, "before the run")
-                if woke is None
-                else f"a garbled answer to the grader's wake-up ({woke[:80]!r})"
-            )
-            return False
-        cpu0 = proc.cpu_seconds()
-        t0 = time.perf_counter()
-        msg = lines.next(timeout_s) if _send(go_w, f"go {nonce}") else None
-        t1 = time.perf_counter()
-        cpu1 = proc.cpu_seconds()
-        proc.set_affinity(cpus[1])
-        run.slot = (slot_start, time.time())
-        _last_timed_end = time.monotonic()
-    if msg == f"done {run.id} {nonce}":
-        run.wall_s, run.cpu_s = t1 - t0, cpu1 - cpu0
-        return True
-    if msg == f"error {run.id} {nonce}":
-        run.error = f"run {run.id} raised: " + _tail(io_out / f"{run.id}.npz.error")
-        return True
-    if msg is not None:
-        run.error = f"run {run.id}: a forged or garbled message on the grader's pipe ({msg[:80]!r})"
-        return False
-    if msg is None and proc.alive():
-        run.error = f"run {run.id} exceeded its time limit of {timeout_s:.0f} s"
-    else:
-        run.error = f"run {run.id}: " + _why_dead(proc, "during the run")
-    return False
+        tp._timed_cpus(True)
+        try:
+            if not tp._wake(run, nonce, _wake_spin_s()):
+                return False
+            cpu0 = tp.cpu_seconds()
+            t0 = time.perf_counter()
+            msg = tp._lines.next(tp.timeout_s) if _send(tp._go_w, f"go {nonce}") else None
+            run.wall_s, run.cpu_s = time.perf_counter() - t0, tp.cpu_seconds() - cpu0
+        finally:
+            tp._timed_cpus(False)
+            run.slot = (slot_start, time.time())
+            _last_timed_end = time.monotonic()
+    return tp._conclude(run, msg, nonce)
+
+
+TURN_S = 0.1
+"""How long one of two processes run in turns holds the timed CPU before the other gets it."""
+
+
+@dataclass
+class _Turn:
+    """One side of a pair of runs taken in turns."""
+
+    tp: TimedProcess
+    run: RunOutput
+    nonce: str = field(default_factory=lambda: secrets.token_hex(16))
+    msg: str | None = None
+    ended: bool = False
+    cpu0: float = 0.0
+    cpu_at_end: float = 0.0
+
+    def left_s(self) -> float:
+        return self.tp.timeout_s - (self.run.wall_s or 0.0)
+
+
+def run_in_turns(
+    reference: TimedProcess, candidate: TimedProcess, reference_first: bool
+) -> tuple[RunOutput | None, RunOutput | None, float]:
+    """Time the next run of each process side by side: both on the timed CPU, taking turns of
+    TURN_S, the one whose turn it is not frozen; when one is done, the other goes on alone.
+
+    The host's speed swings by 20-40% within seconds (other tenants), so two whole runs timed
+    one after the other see different machines; in turns of 0.1 s both see the same one.
+    Measured here on pytorch-nn's reference against itself: a pair's log ratio varied by 0.03
+    in turns of 0.1 s (0.06 with 0.2 s) against 0.13-0.16 timed one after the other (docs/
+    grading.md). Each run's time is the sum of its turns; the next turn starts before the last
+    one is stopped, so the CPU never idles (an idle virtual CPU runs slower at first).
+
+    Returns both runs (None where a process had none left or was unusable) and the CPU
+    seconds the candidate used while it should have been frozen. Needs the freezer
+    (`can_freeze`)."""
+    global _last_timed_end
+    ref_run, cand_run = reference._stage_next(), candidate._stage_next()
+    if ref_run is None or cand_run is None or ref_run.error or cand_run.error:
+        return ref_run, cand_run, 0.0
+    sides = [_Turn(reference, ref_run), _Turn(candidate, cand_run)]
+    if not reference_first:
+        sides.reverse()
+    cand = next(t for t in sides if t.tp is candidate)
+    parked = 0.0
+    woke = False
+    with timing_slot():
+        slot_start = time.time()
+        try:
+            for t in sides:
+                t.tp._timed_cpus(True)
+            # each says it is awake (the second one's spin warms the CPU for the first's turn)
+            # and is frozen until its turn
+            for t, spin_s in zip(sides, (0.0, _wake_spin_s()), strict=True):
+                if not t.tp._wake(t.run, t.nonce, spin_s):
+                    t.tp._unusable(t.run.error)
+                    break
+                t.tp.freeze(True)
+            else:
+                woke = True
+                parked = _take_turns(sides, cand)
+        finally:
+            for t in sides:
+                t.tp._timed_cpus(False)
+            slot = (slot_start, time.time())
+            for t in sides:
+                t.run.slot = slot
+            _last_timed_end = time.monotonic()
+    try:
+        for t in sides if woke else ():  # the candidate's results are read before it runs again
+            t.run.cpu_s = t.cpu_at_end - t.cpu0
+            if t.tp._conclude(t.run, t.msg, t.nonce):
+                t.tp._read_results(t.run)
+            else:
+                t.tp._unusable(t.run.error)
+    finally:
+        for t in sides:
+            t.tp.freeze(False)
+    return ref_run, cand_run, parked
+
+
+def _take_turns(sides: list[_Turn], cand: _Turn) -> float:
+    """`go` to both, then turns until both are done (see run_in_turns); returns the CPU seconds
+    the candidate used while frozen or done."""
+    for t in sides:
+        t.cpu0 = t.cpu_at_end = t.tp.cpu_seconds()
+        t.run.wall_s, t.run.turns = 0.0, 0
+        t.ended = not _send(t.tp._go_w, f"go {t.nonce}")
+    parked, parked_from = 0.0, None
+
+    def park_end() -> None:
+        nonlocal parked, parked_from
+        if parked_from is not None:
+            parked += cand.tp.cpu_seconds() - parked_from
+            parked_from = None
+
+    cur = next((i for i, t in enumerate(sides) if not t.ended), None)
+    if cur is not None:
+        sides[cur].tp.freeze(False)
+    started = time.perf_counter()
+    while cur is not None:
+        t, other = sides[cur], sides[1 - cur]
+        left = t.left_s() - (time.perf_counter() - started)
+        t.msg = t.tp._lines.next(left if other.ended else min(TURN_S, left))
+        now = time.perf_counter()
+        done = t.msg is not None or t.tp._lines.closed or t.left_s() <= now - started
+        if not done and other.ended:
+            continue  # alone: it goes on
+        if done:
+            t.ended, t.cpu_at_end = True, t.tp.cpu_seconds()
+            t.tp.freeze(True)  # nothing after `done` (nor past its time limit)
+        else:  # the turn is over: the other starts, then this one stops
+            if other is cand:
+                park_end()
+            other.tp.freeze(False)
+            t.tp.freeze(True)
+            now = time.perf_counter()
+        t.run.wall_s += now - started
+        t.run.turns += 1
+        if t is cand:
+            parked_from = cand.tp.cpu_seconds()
+        if other.ended:
+            break
+        if done:
+            if other is cand:
+                park_end()
+            other.tp.freeze(False)
+            now = time.perf_counter()
+        cur, started = 1 - cur, now
+    park_end()
+    return parked

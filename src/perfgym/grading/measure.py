@@ -6,11 +6,12 @@ runs every seed again in reverse order (..., C2, B2, A2), so determinism is chec
 processes and histories, and no process ever sees a seed twice (a repeat in one process could
 be memoized). Process 2 imports its libraries while process 1's runs are timed, on the other
 CPU; the grader makes the hidden data while process 1 and the reference import. Beside them,
-in its own sandboxed process, the reference solution runs the same inputs, and the two take
-turns on the timed CPU: each run of the measured file has a reference run next to it. The
-machine's speed drifts by 20-30% over tens of seconds (other tenants on the host); a pair
-shares that drift, so the ratio of a pair cancels it (see timing.py). The baseline and the
-candidate are measured by exactly this code, under the same CPU budget.
+in its own sandboxed process, the reference solution runs the same inputs: each run of the
+measured file shares the timed CPU with a reference run of the same id, in turns of a tenth of
+a second (execution.run_in_turns). The machine's speed swings by 20-40% within seconds (other
+tenants on the host); a pair sees the same swings, so the ratio of a pair cancels them (see
+timing.py). The baseline and the candidate are measured by exactly this code, under the same
+CPU budget.
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from perfgym.grading.evaluate import HiddenSplit, hidden_split
-from perfgym.grading.execution import Outcome, RunOutput, TimedProcess, execute
+from perfgym.grading.execution import (
+    Outcome,
+    RunOutput,
+    TimedProcess,
+    execute,
+    run_in_turns,
+)
 from perfgym.paths import machine_secret
 from perfgym.tasks.spec import TaskSpec
 
@@ -51,8 +58,9 @@ def run_seeds(spec: TaskSpec, size: str) -> dict[str, str]:
 Progress = Callable[[str], None]
 
 PARKED_CPU_ALLOWANCE_S = 0.05
-"""CPU seconds a measured process may use while it waits and the reference's run is timed
-(clock-tick rounding). More means it worked in the background to slow the reference down."""
+"""CPU seconds a measured process may use while the reference has the timed CPU (it is frozen
+then, where the machine has a freezer) or after its `done`. More means it worked in the
+background, to slow the reference down or to work off the clock."""
 
 
 class ReferenceRunError(RuntimeError):
@@ -193,32 +201,48 @@ class _ReferenceFailed(Exception):
 
 
 def _take_turns(m: Measurement, reference: TimedProcess | None, candidate: TimedProcess) -> None:
-    """Time the candidate's runs, each beside a reference run if there is a reference. The
-    reference goes first in every other pair (a run right after another may differ from one
-    after a pause); while it is timed, the candidate is frozen (where the machine has a
-    freezer) and its CPU use is counted either way."""
+    """Time the candidate's runs, each beside a reference run if there is a reference: in
+    turns of a tenth of a second on the timed CPU where the machine has a freezer
+    (run_in_turns), else one after the other, the reference first in every other pair (a run
+    right after another may differ from one after a pause). Whatever CPU the candidate uses
+    while the reference has the timed CPU is counted."""
+    in_turns = reference is not None and reference.can_freeze and candidate.can_freeze
+
+    def keep(ref_run: RunOutput | None) -> None:
+        if ref_run is None or ref_run.wall_s is None:
+            why = reference.outcome.error or (ref_run.error if ref_run else "no run left")
+            raise _ReferenceFailed(why, file_ran=bool(m.runs) or candidate.started_runs > 0)
+        m.reference_runs[ref_run.id] = ref_run
+
     for _ in range(len(candidate.outcome.runs)):
-        done = len(m.reference_runs)
-        order = (reference, candidate) if done % 2 == 0 else (candidate, reference)
-        for proc in order:
-            if proc is None:
-                continue
-            if proc is candidate:
-                run = candidate.run_next()
-                if run is None or candidate.outcome.error:
-                    return
-                continue
-            before = candidate.cpu_seconds()
-            candidate.freeze(True)
-            try:
-                run = reference.run_next()
-            finally:
-                candidate.freeze(False)  # even if freezing timed out half way
-            m.parked_cpu[run.id if run else "?"] = candidate.cpu_seconds() - before
-            if run is None or run.wall_s is None:
-                why = reference.outcome.error or (run.error if run else "no run left")
-                raise _ReferenceFailed(why, file_ran=bool(m.runs) or candidate.started_runs > 0)
-            m.reference_runs[run.id] = run
+        reference_first = len(m.reference_runs) % 2 == 0
+        if in_turns:
+            ref_run, run, parked = run_in_turns(reference, candidate, reference_first)
+            m.parked_cpu[ref_run.id if ref_run else "?"] = parked
+            if run is None or candidate.outcome.error:
+                return
+            keep(ref_run)
+            continue
+        if reference is not None and reference_first:
+            keep(_reference_run(m, reference, candidate))
+        run = candidate.run_next()
+        if run is None or candidate.outcome.error:
+            return
+        if reference is not None and not reference_first:
+            keep(_reference_run(m, reference, candidate))
+
+
+def _reference_run(m: Measurement, reference: TimedProcess, candidate: TimedProcess):
+    """The reference's next run alone on the timed CPU, the candidate frozen meanwhile (where
+    the machine has a freezer) and its CPU use counted either way."""
+    before = candidate.cpu_seconds()
+    candidate.freeze(True)
+    try:
+        run = reference.run_next()
+    finally:
+        candidate.freeze(False)  # even if freezing timed out half way
+    m.parked_cpu[run.id if run else "?"] = candidate.cpu_seconds() - before
+    return run
 
 
 def _blame(spec: TaskSpec, run: tuple, run_timeout_s: float, why: str, m: Measurement) -> None:
