@@ -4,13 +4,14 @@ a reference that fails beside a submission is blamed on the submission unless it
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from itertools import groupby, pairwise
 from pathlib import Path
 
 import pytest
 
-from perfgym.grading import grader
+from perfgym.grading import execution, grader
 from perfgym.grading import measure as measure_module
 from perfgym.grading.execution import TimedProcess
 from perfgym.grading.measure import (
@@ -108,6 +109,36 @@ def test_an_honest_file_waits_idle_and_every_run_has_its_reference_pair():
     assert len(slots) == len(m.runs) and all(a[1] <= b[0] for a, b in pairwise(slots))
 
 
+@pytest.mark.parametrize("freezer", [True, False], ids=["in turns", "one after the other"])
+def test_a_run_gets_its_inputs_only_inside_the_timing_slot(monkeypatch, freezer):
+    """Waiting for the slot can take seconds when other gradings hold it: a thread left by an
+    earlier run must not find the next run's inputs during that wait."""
+    held, given = [], []
+    real_slot, real_give = execution.timing_slot, TimedProcess._give
+
+    @contextlib.contextmanager
+    def slot():
+        with real_slot():
+            held.append(True)
+            try:
+                yield
+            finally:
+                held.pop()
+
+    def give(self, run):
+        given.append((run.id, bool(held)))
+        return real_give(self, run)
+
+    monkeypatch.setattr(execution, "timing_slot", slot)
+    monkeypatch.setattr(TimedProcess, "_give", give)
+    if not freezer:
+        monkeypatch.setattr(TimedProcess, "can_freeze", property(lambda self: False))
+    spec = get_task(PAIRED)
+    m = _measure(spec, spec.reference_path)
+    assert set(m.pairs()) == set(run_seeds(spec, "small"))
+    assert len(given) == 2 * len(m.runs) and all(inside for _, inside in given), given
+
+
 def test_without_a_freezer_the_runs_alternate_whole(monkeypatch):
     monkeypatch.setattr(TimedProcess, "can_freeze", property(lambda self: False))
     spec = get_task(PAIRED)
@@ -175,18 +206,16 @@ def test_no_process_sees_a_seed_twice_and_the_second_imports_during_the_first_ru
         ]
         assert all(after[0][seed] != after[1][seed] for seed in after[0]), after
     events = []
-    real_init, real_stage_next = TimedProcess.__init__, TimedProcess._stage_next
+    real_init, real_give = TimedProcess.__init__, TimedProcess._give
 
     def init(self, spec, source, runs, *args, **kwargs):
         real_init(self, spec, source, runs, *args, **kwargs)
         who = "reference" if source == spec.reference_path and len(runs) > 3 else "file"
         events.append(("start", who, tuple(runs)))
 
-    def stage_next(self):  # (every timed run starts here, alone or in turns)
-        run = real_stage_next(self)
-        if run is not None:
-            events.append(("run", run.id))
-        return run
+    def give(self, run):  # (every timed run gets its inputs here, alone or in turns)
+        events.append(("run", run.id))
+        return real_give(self, run)
 
     def splits(*args, **kwargs):
         events.append(("splits",))
@@ -194,7 +223,7 @@ def test_no_process_sees_a_seed_twice_and_the_second_imports_during_the_first_ru
 
     real_splits = measure_module.hidden_splits
     monkeypatch.setattr(TimedProcess, "__init__", init)
-    monkeypatch.setattr(TimedProcess, "_stage_next", stage_next)
+    monkeypatch.setattr(TimedProcess, "_give", give)
     monkeypatch.setattr(measure_module, "hidden_splits", splits)
     m = _measure(spec, spec.reference_path)
     assert set(m.pairs()) == set(run_seeds(spec, "small")) and set(m.splits) == {"A", "B", "C"}

@@ -43,8 +43,9 @@ class RunOutput:
     """Seconds the run held the timed CPU, from `go` to `done` (run in turns with another
     process: the sum of its turns)."""
     cpu_s: float | None = None
-    turns: int = 1
-    """How many turns on the timed CPU the run took (more than one: it ran in turns)."""
+    turns: int = 0
+    """How many turns on the timed CPU the run took (0: it never started; more than one: it
+    ran in turns with another process)."""
     slot: tuple[float, float] | None = None
     """Epoch seconds at which this run took and released the machine-wide timing slot."""
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
@@ -304,8 +305,8 @@ class TimedProcess:
 
     @property
     def started_runs(self) -> int:
-        """How many runs were started: before the first, none of the file's code has run."""
-        return len(self.outcome.runs) - len(self._pending)
+        """How many runs got the CPU: before the first, none of the file's code has run."""
+        return sum(1 for r in self.outcome.runs if r.turns > 0)
 
     def cpu_seconds(self) -> float:
         """CPU seconds used so far by the whole process tree."""
@@ -317,33 +318,38 @@ class TimedProcess:
 
     def run_next(self) -> RunOutput | None:
         """Time the next run; None when none is left or the process is no longer usable."""
-        run = self._stage_next()
-        if run is None or run.error:
-            return run
+        run = self._next_run()
+        if run is None:
+            return None
         if not _one_run(self, run):
             self._unusable(run.error)
         else:
             self._read_results(run)
         return run
 
-    def _stage_next(self) -> RunOutput | None:
-        """The next run, its inputs now where the process can read them (an earlier run cannot
-        work ahead on a later one's data); None when none is left or the process is unusable,
-        and a run with its error when the inputs could not be given."""
+    def _next_run(self) -> RunOutput | None:
+        """The next run (its inputs not given yet); None when none is left or the process is
+        no longer usable."""
         if not self._pending or self.outcome.error:
             return None
         run = self._pending.pop(0)
         if run.id not in self._staged:
             raise RuntimeError(f"run {run.id} has no inputs: call give_inputs first")
+        return run
+
+    def _give(self, run: RunOutput) -> bool:
+        """Put the run's inputs where the process can read them, only once the grader holds the
+        timing slot: an earlier run (or a thread it left) cannot work ahead on a later one's
+        data, not even while the grader waits for the slot. False (the run's error set) when
+        they could not be given."""
         try:
             os.link(self._staged[run.id], self._io_in / f"{run.id}.npz")
         except OSError as exc:  # e.g. a neighbour used up the scratch filesystem's inodes
             run.error = f"run {run.id}: its inputs could not be given ({exc})"
-            self._unusable(run.error)
-            return run
+            return False
         if self._on_disk:
             os.sync()  # what a process wrote must not be written back during this timed run
-        return run
+        return True
 
     def _unusable(self, why: str | None) -> None:
         self.outcome.error = why
@@ -464,10 +470,11 @@ def _one_run(tp: TimedProcess, run: RunOutput) -> bool:
         slot_start = time.time()
         tp._timed_cpus(True)
         try:
-            if not tp._wake(run, nonce, _wake_spin_s()):
+            if not (tp._give(run) and tp._wake(run, nonce, _wake_spin_s())):
                 return False
             cpu0 = tp.cpu_seconds()
             t0 = time.perf_counter()
+            run.turns = 1
             msg = tp._lines.next(tp.timeout_s) if _send(tp._go_w, f"go {nonce}") else None
             run.wall_s, run.cpu_s = time.perf_counter() - t0, tp.cpu_seconds() - cpu0
         finally:
@@ -507,46 +514,42 @@ def run_in_turns(
     one after the other see different machines; in turns of 0.1 s both see the same one.
     Measured here on pytorch-nn's reference against itself: a pair's log ratio varied by 0.03
     in turns of 0.1 s (0.06 with 0.2 s) against 0.13-0.16 timed one after the other (docs/
-    grading.md). Each run's time is the sum of its turns; the next turn starts before the last
-    one is stopped, so the CPU never idles (an idle virtual CPU runs slower at first).
+    grading.md). Each run's time is the sum of its turns, each from its thaw to its confirmed
+    freeze; one side is stopped before the other starts, so no one runs unclocked.
 
     Returns both runs (None where a process had none left or was unusable) and the CPU
     seconds the candidate used while it should have been frozen. Needs the freezer
     (`can_freeze`)."""
     global _last_timed_end
-    ref_run, cand_run = reference._stage_next(), candidate._stage_next()
-    if ref_run is None or cand_run is None or ref_run.error or cand_run.error:
+    ref_run, cand_run = reference._next_run(), candidate._next_run()
+    if ref_run is None or cand_run is None:
         return ref_run, cand_run, 0.0
-    sides = [_Turn(reference, ref_run), _Turn(candidate, cand_run)]
-    if not reference_first:
-        sides.reverse()
-    cand = next(t for t in sides if t.tp is candidate)
-    parked = 0.0
-    woke = False
-    with timing_slot():
-        slot_start = time.time()
-        try:
-            for t in sides:
-                t.tp._timed_cpus(True)
-            # each says it is awake (the second one's spin warms the CPU for the first's turn)
-            # and is frozen until its turn
-            for t, spin_s in zip(sides, (0.0, _wake_spin_s()), strict=True):
-                if not t.tp._wake(t.run, t.nonce, spin_s):
-                    t.tp._unusable(t.run.error)
-                    break
-                t.tp.freeze(True)
-            else:
-                woke = True
-                parked = _take_turns(sides, cand)
-        finally:
-            for t in sides:
-                t.tp._timed_cpus(False)
-            slot = (slot_start, time.time())
-            for t in sides:
-                t.run.slot = slot
-            _last_timed_end = time.monotonic()
+    ref, cand = _Turn(reference, ref_run), _Turn(candidate, cand_run)
+    sides = [ref, cand] if reference_first else [cand, ref]
+    parked, ready = 0.0, False
     try:
-        for t in sides if woke else ():  # the candidate's results are read before it runs again
+        with timing_slot():
+            slot_start = time.time()
+            try:
+                # the candidate gets its inputs only now, loads them and is frozen at once; then
+                # the reference spins on the timed CPU (warming it) and is frozen too
+                for t, spin_s in ((cand, 0.0), (ref, _wake_spin_s())):
+                    t.tp._timed_cpus(True)
+                    if not (t.tp._give(t.run) and t.tp._wake(t.run, t.nonce, spin_s)):
+                        t.tp._unusable(t.run.error)
+                        break
+                    t.tp.freeze(True)
+                else:
+                    ready = True
+                    parked = _take_turns(sides, cand)
+            finally:
+                for t in sides:
+                    t.tp._timed_cpus(False)
+                slot = (slot_start, time.time())
+                for t in sides:
+                    t.run.slot = slot
+                _last_timed_end = time.monotonic()
+        for t in sides if ready else ():  # the candidate's results: read before it may run again
             t.run.cpu_s = t.cpu_at_end - t.cpu0
             if t.tp._conclude(t.run, t.msg, t.nonce):
                 t.tp._read_results(t.run)
@@ -559,24 +562,26 @@ def run_in_turns(
 
 
 def _take_turns(sides: list[_Turn], cand: _Turn) -> float:
-    """`go` to both, then turns until both are done (see run_in_turns); returns the CPU seconds
-    the candidate used while frozen or done."""
+    """`go` to both (frozen), then turns until both are done (see run_in_turns); returns the
+    CPU seconds the candidate used while it was frozen or done."""
     for t in sides:
         t.cpu0 = t.cpu_at_end = t.tp.cpu_seconds()
-        t.run.wall_s, t.run.turns = 0.0, 0
-        t.ended = not _send(t.tp._go_w, f"go {t.nonce}")
-    parked, parked_from = 0.0, None
+        t.run.wall_s = 0.0
+        if not _send(t.tp._go_w, f"go {t.nonce}"):
+            t.ended = t.tp._lines.closed = True  # nobody reads its pipe: it is gone
+    parked = 0.0
+    parked_from = cand.cpu0 if sides[0] is not cand else None
 
-    def park_end() -> None:
+    def thaw(t: _Turn) -> float:
         nonlocal parked, parked_from
-        if parked_from is not None:
+        if t is cand and parked_from is not None:
             parked += cand.tp.cpu_seconds() - parked_from
             parked_from = None
+        t.tp.freeze(False)
+        return time.perf_counter()
 
     cur = next((i for i, t in enumerate(sides) if not t.ended), None)
-    if cur is not None:
-        sides[cur].tp.freeze(False)
-    started = time.perf_counter()
+    started = thaw(sides[cur]) if cur is not None else 0.0
     while cur is not None:
         t, other = sides[cur], sides[1 - cur]
         left = t.left_s() - (time.perf_counter() - started)
@@ -587,24 +592,18 @@ def _take_turns(sides: list[_Turn], cand: _Turn) -> float:
             continue  # alone: it goes on
         if done:
             t.ended, t.cpu_at_end = True, t.tp.cpu_seconds()
-            t.tp.freeze(True)  # nothing after `done` (nor past its time limit)
-        else:  # the turn is over: the other starts, then this one stops
-            if other is cand:
-                park_end()
-            other.tp.freeze(False)
-            t.tp.freeze(True)
+        # this one stops before the other starts: no moment when both may run (a candidate
+        # could otherwise work unclocked while the reference is being stopped)
+        t.tp.freeze(True)
+        if not done:
             now = time.perf_counter()
         t.run.wall_s += now - started
         t.run.turns += 1
         if t is cand:
-            parked_from = cand.tp.cpu_seconds()
+            parked_from = t.cpu_at_end if done else cand.tp.cpu_seconds()
         if other.ended:
             break
-        if done:
-            if other is cand:
-                park_end()
-            other.tp.freeze(False)
-            now = time.perf_counter()
-        cur, started = 1 - cur, now
-    park_end()
+        cur, started = 1 - cur, thaw(other)
+    if parked_from is not None:
+        parked += cand.tp.cpu_seconds() - parked_from
     return parked
