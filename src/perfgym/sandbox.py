@@ -406,7 +406,10 @@ class SandboxProcess:
 
     @property
     def can_freeze(self) -> bool:
-        return self._cgroup is not None and "freezer" in self._cgroup.paths
+        """Whether `freeze` stops the tree: its freezer cgroup exists and holds the tree's
+        root (joining it can fail quietly)."""
+        path = self._cgroup.paths.get("freezer") if self._cgroup is not None else None
+        return path is not None and str(self.pid) in _read(path / "cgroup.procs").split()
 
     def set_affinity(self, cpus: tuple[int, ...]) -> None:
         """Move every thread of the whole tree to `cpus` (for the timed phase and back)."""

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from perfgym import sandbox
 from perfgym.grading import execution, sandbox_entry, timing
 from perfgym.grading import measure as measure_module
 from perfgym.grading.environment import cpu_model, file_sha256, library_versions
@@ -71,7 +72,9 @@ def cache_key(spec: TaskSpec, size: str, public: bool = False) -> str:
         "baseline": file_sha256(spec.baseline_path),
         "reference": file_sha256(spec.reference_path),
         "entry": file_sha256(sandbox_entry.__file__),
-        "protocol": [file_sha256(Path(m.__file__)) for m in (execution, measure_module, timing)],
+        "protocol": [
+            file_sha256(Path(m.__file__)) for m in (execution, measure_module, timing, sandbox)
+        ],
         "runs": processes(spec, size),
         "paired": spec.size(size).paired_timing,
         "probes": [p.to_json() for p in spec.probes],

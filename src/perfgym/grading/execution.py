@@ -338,17 +338,17 @@ class TimedProcess:
         return run
 
     def _give(self, run: RunOutput) -> bool:
-        """Put the run's inputs where the process can read them, only once the grader holds the
-        timing slot: an earlier run (or a thread it left) cannot work ahead on a later one's
-        data, not even while the grader waits for the slot. False (the run's error set) when
-        they could not be given."""
+        """Put the run's inputs where the process can read them: only after it said `awake`,
+        right before `go` (in turns: while it is frozen), so an earlier run or a thread it
+        left cannot work ahead on a later run's data off the clock; the process loads them
+        on the clock. False (the run's error set) when they could not be given."""
+        if self._on_disk:
+            os.sync()  # what a process wrote must not be written back during this timed run
         try:
             os.link(self._staged[run.id], self._io_in / f"{run.id}.npz")
         except OSError as exc:  # e.g. a neighbour used up the scratch filesystem's inodes
             run.error = f"run {run.id}: its inputs could not be given ({exc})"
             return False
-        if self._on_disk:
-            os.sync()  # what a process wrote must not be written back during this timed run
         return True
 
     def _unusable(self, why: str | None) -> None:
@@ -368,7 +368,8 @@ class TimedProcess:
         self._proc.set_affinity(budget_cpus(budget) if timed else untimed_cpus(budget))
 
     def _wake(self, run: RunOutput, nonce: str, spin_s: float) -> bool:
-        """Ask the process to spin `spin_s` on the CPU it is on and say it is awake."""
+        """Ask the process to spin `spin_s` on the CPU it is on (warming it) and say it is
+        awake; its inputs are not there yet."""
         woke = self._lines.next(30) if _send(self._go_w, f"wake {nonce} {spin_s}") else None
         if woke == f"awake {nonce}":
             return True
@@ -470,12 +471,13 @@ def _one_run(tp: TimedProcess, run: RunOutput) -> bool:
         slot_start = time.time()
         tp._timed_cpus(True)
         try:
-            if not (tp._give(run) and tp._wake(run, nonce, _wake_spin_s())):
+            if not (tp._wake(run, nonce, _wake_spin_s()) and tp._give(run)):
                 return False
             cpu0 = tp.cpu_seconds()
             t0 = time.perf_counter()
-            run.turns = 1
-            msg = tp._lines.next(tp.timeout_s) if _send(tp._go_w, f"go {nonce}") else None
+            sent = _send(tp._go_w, f"go {nonce}")
+            run.turns = int(sent)
+            msg = tp._lines.next(tp.timeout_s) if sent else None
             run.wall_s, run.cpu_s = time.perf_counter() - t0, tp.cpu_seconds() - cpu0
         finally:
             tp._timed_cpus(False)
@@ -514,8 +516,9 @@ def run_in_turns(
     one after the other see different machines; in turns of 0.1 s both see the same one.
     Measured here on pytorch-nn's reference against itself: a pair's log ratio varied by 0.03
     in turns of 0.1 s (0.06 with 0.2 s) against 0.13-0.16 timed one after the other (docs/
-    grading.md). Each run's time is the sum of its turns, each from its thaw to its confirmed
-    freeze; one side is stopped before the other starts, so no one runs unclocked.
+    grading.md). Each run's time is the sum of its turns, each from the start of its thaw to
+    its confirmed freeze; one side is stopped before the other starts, so neither runs while
+    the other is clocked. Each gets its inputs only after it said `awake` and was frozen.
 
     Returns both runs (None where a process had none left or was unusable) and the CPU
     seconds the candidate used while it should have been frozen. Needs the freezer
@@ -531,17 +534,20 @@ def run_in_turns(
         with timing_slot():
             slot_start = time.time()
             try:
-                # the candidate gets its inputs only now, loads them and is frozen at once; then
-                # the reference spins on the timed CPU (warming it) and is frozen too
+                # each says it is awake and is frozen, and only then gets its inputs; the
+                # reference's spin warms the timed CPU for the first turn
                 for t, spin_s in ((cand, 0.0), (ref, _wake_spin_s())):
                     t.tp._timed_cpus(True)
-                    if not (t.tp._give(t.run) and t.tp._wake(t.run, t.nonce, spin_s)):
+                    if not t.tp._wake(t.run, t.nonce, spin_s):
                         t.tp._unusable(t.run.error)
                         break
                     t.tp.freeze(True)
+                    if not t.tp._give(t.run):
+                        t.tp._unusable(t.run.error)
+                        break
                 else:
                     ready = True
-                    parked = _take_turns(sides, cand)
+                    parked = _alternate(sides, cand)
             finally:
                 for t in sides:
                     t.tp._timed_cpus(False)
@@ -561,7 +567,7 @@ def run_in_turns(
     return ref_run, cand_run, parked
 
 
-def _take_turns(sides: list[_Turn], cand: _Turn) -> float:
+def _alternate(sides: list[_Turn], cand: _Turn) -> float:
     """`go` to both (frozen), then turns until both are done (see run_in_turns); returns the
     CPU seconds the candidate used while it was frozen or done."""
     for t in sides:
@@ -577,8 +583,9 @@ def _take_turns(sides: list[_Turn], cand: _Turn) -> float:
         if t is cand and parked_from is not None:
             parked += cand.tp.cpu_seconds() - parked_from
             parked_from = None
+        started = time.perf_counter()  # (its turn includes the thaw)
         t.tp.freeze(False)
-        return time.perf_counter()
+        return started
 
     cur = next((i for i, t in enumerate(sides) if not t.ended), None)
     started = thaw(sides[cur]) if cur is not None else 0.0

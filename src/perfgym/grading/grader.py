@@ -400,7 +400,8 @@ def _check_speed(
     for run_id, used in m.parked_cpu.items():
         if used > PARKED_CPU_ALLOWANCE_S:
             over.append(
-                f"while waiting, during the reference's run {run_id}, it used {used:.2f} CPU-s"
+                f"while it should have been idle (the reference's run {run_id} had the timed"
+                f" CPU, or its own run was done), it used {used:.2f} CPU-s"
             )
     report.add(
         "budget.cpu",

@@ -90,7 +90,8 @@ class Measurement:
     reference_runs: dict[str, RunOutput] = field(default_factory=dict)
     """The reference solution's run paired with each run of the same id."""
     parked_cpu: dict[str, float] = field(default_factory=dict)
-    """Run id -> CPU seconds the measured process used while that id's reference run was timed."""
+    """Run id -> CPU seconds the measured process used while it should have been idle: while
+    that id's reference run had the timed CPU, or (in turns) after its own `done`."""
     splits: dict[str, HiddenSplit] = field(default_factory=dict)
     """The hidden data of each seed label (made while the sandboxed processes import)."""
 

@@ -3,9 +3,10 @@
 This file is copied alone into a sandbox and run there, so it imports nothing from perfgym and
 holds nothing secret: it sees only the inputs the grader gave it (never expected outputs or test
 labels). The grader's clock is outside; this side only says `ready` when the heavy libraries are
-imported and warm, waits for `go`, then imports the submission and runs it, writes the results,
-and says `done`. Work moved after `done` is worthless: the grader reads the results at that
-moment.
+imported and warm, waits for `go`, then loads the run's inputs, imports the submission and
+runs it, writes the results, and says `done`. Work moved after `done` is worthless: the grader
+reads the results at that moment (with the process frozen, where the machine has a freezer).
+The grader links a run's inputs only after `awake`.
 Protocol (one line each on two pipes): <- the job as JSON, -> ready, then per run
 <- wake NONCE SECONDS, -> awake NONCE, <- go NONCE, -> done ID NONCE | error ID NONCE; finally
 <- probes, -> probes | error probes (or the pipe closed: exit).
@@ -272,15 +273,15 @@ def main() -> None:
         word, _, nonce = _listen(go).partition(" ")
         if word != "wake":
             os._exit(3)
-        # this run's inputs appear only now (an earlier run cannot work ahead on them), and
-        # are loaded before the clock starts
-        inputs = dict(np.load(run["inputs"], allow_pickle=False))
         nonce, _, seconds = nonce.partition(" ")
         _spin(min(float(seconds or 0.25), 1.0))
         _say(ctrl_fd, f"awake {nonce}")
         word, _, nonce = _listen(go).partition(" ")
         if word != "go":
             os._exit(3)
+        # this run's inputs appeared only after `awake` (an earlier run, or a thread it left,
+        # cannot work ahead on them), and are loaded on the clock
+        inputs = dict(np.load(run["inputs"], allow_pickle=False))
         # The nonce came before the submission was imported and lives only in this frame: a
         # submission cannot forge `done` for a run to stop the grader's clock early.
         try:
