@@ -18,6 +18,7 @@ from perfgym.grading.measure import (
     PARKED_CPU_ALLOWANCE_S,
     ReferenceRunError,
     measure,
+    paired_runs,
     processes,
     run_seeds,
 )
@@ -170,6 +171,17 @@ def test_without_a_freezer_the_runs_alternate_whole(monkeypatch):
     assert order.count("file") == order.count("reference") == len(run_seeds(spec, "small"))
     assert max(len(list(same)) for _, same in groupby(order)) <= 2
     assert all(r.turns == 1 for r in [*m.runs.values(), *m.reference_runs.values()])
+
+
+@NEEDS_FREEZER
+def test_a_size_with_fewer_pairs_times_the_other_runs_alone(monkeypatch):
+    spec = get_task(PAIRED)
+    monkeypatch.setitem(spec.sizes, "small", replace(spec.size("small"), pairs_per_process=1))
+    assert paired_runs(spec, "small") == ("C", "A2")  # the last run of each process
+    m = _measure(spec, spec.reference_path)
+    assert set(m.runs) == set(run_seeds(spec, "small")) and set(m.pairs()) == {"C", "A2"}
+    assert all((r.turns >= 2) == (k in ("C", "A2")) for k, r in m.runs.items()), m.runs
+    assert all(r.wall_s is not None for r in m.runs.values())
 
 
 def test_a_size_timed_without_pairs_runs_no_reference(monkeypatch):

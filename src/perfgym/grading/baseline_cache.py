@@ -25,7 +25,7 @@ from perfgym.grading import execution, sandbox_entry, timing
 from perfgym.grading import measure as measure_module
 from perfgym.grading.environment import cpu_model, file_sha256, library_versions
 from perfgym.grading.evaluate import accuracy, normalized_features, predict_exported
-from perfgym.grading.measure import Progress, measure, processes, run_seeds
+from perfgym.grading.measure import Progress, measure, paired_runs, processes, run_seeds
 from perfgym.paths import cache_dir, machine_secret
 from perfgym.tasks.spec import TaskSpec
 
@@ -76,7 +76,7 @@ def cache_key(spec: TaskSpec, size: str, public: bool = False) -> str:
             file_sha256(Path(m.__file__)) for m in (execution, measure_module, timing, sandbox)
         ],
         "runs": processes(spec, size),
-        "paired": spec.size(size).paired_timing,
+        "paired": paired_runs(spec, size),
         "probes": [p.to_json() for p in spec.probes],
         "versions": library_versions(),
         "cpu": cpu_model(),
@@ -121,7 +121,7 @@ def measure_baseline(
     problems = list(m.process_errors) + [r.error for r in m.runs.values() if r.error]
     problems += [f"probe {k}: {v}" for k, v in m.probe_errors.items()]
     seeds = run_seeds(spec, size)
-    unpaired = spec.size(size).paired_timing and set(m.pairs()) != set(seeds)
+    unpaired = set(m.pairs()) != set(paired_runs(spec, size))
     if problems or set(m.runs) != set(seeds) or unpaired:
         raise BaselineError("the baseline did not run cleanly: " + "; ".join(problems))
     arrays = {f"probe/{k}": v for k, v in m.probe_arrays.items()}

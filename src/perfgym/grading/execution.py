@@ -316,6 +316,11 @@ class TimedProcess:
     def can_freeze(self) -> bool:
         return self._proc is not None and self._proc.can_freeze
 
+    @property
+    def next_run_id(self) -> str | None:
+        """The id of the run `run_next` would time; None when none is left or it is unusable."""
+        return self._pending[0].id if self._pending and not self.outcome.error else None
+
     def run_next(self) -> RunOutput | None:
         """Time the next run; None when none is left or the process is no longer usable."""
         run = self._next_run()

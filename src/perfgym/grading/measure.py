@@ -50,6 +50,16 @@ def processes(spec: TaskSpec, size: str) -> tuple[tuple[str, ...], tuple[str, ..
     return seeds, tuple(f"{s}2" for s in reversed(seeds))
 
 
+def paired_runs(spec: TaskSpec, size: str) -> tuple[str, ...]:
+    """The timed runs that have a reference run beside them, in the order they are timed: the
+    last `pairs_per_process` of each process (every run by default; none unpaired)."""
+    sz = spec.size(size)
+    if not sz.paired_timing:
+        return ()
+    k = sz.pairs_per_process
+    return tuple(run for runs in processes(spec, size) for run in runs[-k if k else 0 :])
+
+
 def run_seeds(spec: TaskSpec, size: str) -> dict[str, str]:
     """Timed run id -> hidden seed label, in the order the runs are timed."""
     return {run: run[0] for runs in processes(spec, size) for run in runs}
@@ -149,10 +159,10 @@ def measure(
     try:
         with contextlib.ExitStack() as stack:
             reference = None
-            if spec.size(size).paired_timing:
+            if paired := paired_runs(spec, size):
                 reference = stack.enter_context(
                     TimedProcess(
-                        spec, spec.reference_path, list(seeds), run_timeout_s, read_results=False
+                        spec, spec.reference_path, list(paired), run_timeout_s, read_results=False
                     )
                 )
             following = stack.enter_context(start(0))
@@ -202,7 +212,8 @@ class _ReferenceFailed(Exception):
 
 
 def _take_turns(m: Measurement, reference: TimedProcess | None, candidate: TimedProcess) -> None:
-    """Time the candidate's runs, each beside a reference run if there is a reference: in
+    """Time the candidate's runs, each beside a reference run of the same id if the reference
+    has one (paired_runs): in
     turns of a tenth of a second on the timed CPU where the machine has a freezer
     (run_in_turns), else one after the other, the reference first in every other pair (a run
     right after another may differ from one after a pause). Whatever CPU the candidate uses
@@ -217,19 +228,20 @@ def _take_turns(m: Measurement, reference: TimedProcess | None, candidate: Timed
 
     for _ in range(len(candidate.outcome.runs)):
         reference_first = len(m.reference_runs) % 2 == 0
-        if in_turns:
+        paired = reference is not None and reference.next_run_id == candidate.next_run_id
+        if paired and in_turns:
             ref_run, run, parked = run_in_turns(reference, candidate, reference_first)
             m.parked_cpu[ref_run.id if ref_run else "?"] = parked
             if run is None or candidate.outcome.error:
                 return
             keep(ref_run)
             continue
-        if reference is not None and reference_first:
+        if paired and reference_first:
             keep(_reference_run(m, reference, candidate))
         run = candidate.run_next()
         if run is None or candidate.outcome.error:
             return
-        if reference is not None and not reference_first:
+        if paired and not reference_first:
             keep(_reference_run(m, reference, candidate))
 
 
