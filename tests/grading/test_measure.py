@@ -177,10 +177,10 @@ def test_without_a_freezer_the_runs_alternate_whole(monkeypatch):
 def test_a_size_with_fewer_pairs_times_the_other_runs_alone(monkeypatch):
     spec = get_task(PAIRED)
     monkeypatch.setitem(spec.sizes, "small", replace(spec.size("small"), pairs_per_process=1))
-    assert paired_runs(spec, "small") == ("C", "A2")  # the last run of each process
+    assert paired_runs(spec, "small") == ("A", "C2")  # the first run of each process
     m = _measure(spec, spec.reference_path)
-    assert set(m.runs) == set(run_seeds(spec, "small")) and set(m.pairs()) == {"C", "A2"}
-    assert all((r.turns >= 2) == (k in ("C", "A2")) for k, r in m.runs.items()), m.runs
+    assert set(m.runs) == set(run_seeds(spec, "small")) and set(m.pairs()) == {"A", "C2"}
+    assert all((r.turns >= 2) == (k in ("A", "C2")) for k, r in m.runs.items()), m.runs
     assert all(r.wall_s is not None for r in m.runs.values())
 
 

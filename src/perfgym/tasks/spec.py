@@ -35,7 +35,7 @@ class Size:
     """Hidden seeds timed, each once in each of two processes (2 x seeds timed runs): more
     where short, noisy runs need more samples and the grading allowance holds them."""
     pairs_per_process: int | None = None
-    """How many runs of each process (its last ones) are timed beside a reference run; None:
+    """How many runs of each process (its first ones) are timed beside a reference run; None:
     every run. Runs in turns vary so little (a pair's log ratio by 0.03-0.04) that a few
     pairs hold the spread, and each pair left out saves a reference run of grading time."""
 

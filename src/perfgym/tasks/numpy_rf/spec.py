@@ -21,7 +21,7 @@ SPEC = TaskSpec(
     summary="Pure-Python pixel loops in feature extraction and normalization feed a 100-tree "
     "random forest.",
     sizes={
-        # Two seeds (four runs), the last run of each process beside a reference run: the
+        # Two seeds (four runs), the first run of each process beside a reference run: the
         # grading allowance (3 x its own script + 5 s, 15 s) held four pairs of its 1.1-1.3 s
         # runs only just (overhead 0.98-1.00); in turns two pairs hold the spread. Unpaired,
         # its runs varied 6-35% over five gradings with the host's drift (docs/tasks.md).
