@@ -180,10 +180,16 @@ def measure(
                     if not reference.wait_ready():
                         raise _ReferenceFailed(reference.outcome.error)
             for index, runs in enumerate(layout):
+                beside = [r for r in runs if r in paired]
                 progress(
                     f"timed runs {', '.join(runs)}"
                     + (" and equivalence probes" if index == 0 else "")
-                    + (", each beside a run of the reference solution" if reference else "")
+                    + (
+                        (", each" if len(beside) == len(runs) else f"; {', '.join(beside)}")
+                        + " beside a run of the reference solution"
+                        if beside
+                        else ""
+                    )
                 )
                 with following as candidate:  # (closed by the stack too, if we leave early)
                     if candidate.wait_ready():
