@@ -285,11 +285,11 @@ class TimedProcess:
             yield
             return
         with timing_slot():
-            self._proc.set_affinity(budget_cpus(self.spec.cpu_budget))
+            self._timed_cpus(True)
             try:
                 yield
             finally:
-                self._proc.set_affinity(untimed_cpus(self.spec.cpu_budget))
+                self._timed_cpus(False)
 
     def wait_ready(self) -> bool:
         """Wait until the libraries are imported and warm; False (and the reason kept in

@@ -221,11 +221,10 @@ class _ReferenceFailed(Exception):
 
 def _take_turns(m: Measurement, reference: TimedProcess | None, candidate: TimedProcess) -> None:
     """Time the candidate's runs, each beside a reference run of the same id if the reference
-    has one (paired_runs): in
-    turns of a tenth of a second on the timed CPU where the machine has a freezer
-    (run_in_turns), else one after the other, the reference first in every other pair (a run
-    right after another may differ from one after a pause). Whatever CPU the candidate uses
-    while the reference has the timed CPU is counted."""
+    has one (paired_runs): in turns of a tenth of a second on the timed CPU where the machine
+    has a freezer (run_in_turns), else one after the other, the reference first in every
+    other pair (a run right after another may differ from one after a pause). Whatever CPU
+    the candidate uses while the reference has the timed CPU is counted."""
     in_turns = reference is not None and reference.can_freeze and candidate.can_freeze
 
     def keep(ref_run: RunOutput | None) -> None:
